@@ -1,0 +1,76 @@
+"""Command line: ``python -m mygo_nb run ...`` (introduced in the README and notebook 06)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from .config import BENCHMARKS, EVAL_SPLITS, PROFILES, ConfigError
+from .data import DataError
+from .methods import METHODS, VARIANTS
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _check_writable(path: Path) -> None:
+    """Fail before any training if ``path``'s folder cannot be created or written."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".mygo-write-test-"):
+            pass
+    except OSError as e:
+        raise ConfigError(f"cannot write the output {path} ({e.strerror or e}); choose another --out") from None
+    if path.is_dir():
+        raise ConfigError(f"--out {path} is a folder; give a file name such as {path / 'result.json'}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="mygo_nb", description="MyGO lifelong learning: reproduce the paper and its baselines.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    r = sub.add_parser("run", help="run one method on one benchmark and write a JSON record")
+    r.add_argument("--benchmark", choices=BENCHMARKS, default="split-mnist")
+    r.add_argument("--method", choices=METHODS, default="mygo")
+    r.add_argument("--variant", choices=sorted({v for vs in VARIANTS.values() for v in vs}), default=None,
+                   help="mygo only: reference (default) or paper")
+    r.add_argument("--profile", choices=tuple(PROFILES), default="paper")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    r.add_argument("--data-root", default=None, help="data folder (default: $MYGO_DATA, else a user cache)")
+    r.add_argument("--eval-on", choices=EVAL_SPLITS, default="test",
+                   help="evaluate on the test split (default) or the training subsets, as the reference code")
+    r.add_argument("--out", default=None, help="write the JSON record here")
+    r.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    prog = "mygo_nb"
+    try:
+        if args.command == "run":
+            from .experiment import run_experiment
+
+            if args.out:
+                _check_writable(Path(args.out))
+            result = run_experiment(args.benchmark, args.method, args.variant, args.profile, seed=args.seed,
+                                    device=args.device, data_root=args.data_root, eval_on=args.eval_on,
+                                    progress=not args.no_progress, out=args.out)
+            print(result.summary())
+            if args.out:
+                print(f"wrote {os.path.relpath(args.out)}")
+    except (ConfigError, DataError) as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,98 @@
+"""One call from options to a `RunResult`: what the CLI, the notebooks and the sweeps use (notebook 06)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import BENCHMARKS, EVAL_SPLITS, PROFILES, ConfigError, Profile, check_choice
+from .data import Benchmark, load_benchmark
+from .methods import METHODS, VARIANTS, MethodRun, Stream, make_learner, run_method
+from .metrics import summarize
+from .results import RunResult
+
+__all__ = ["resolve_device", "run", "run_experiment", "seed_everything"]
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` -> cuda when available, else cpu; ``cuda`` without a GPU is a clear error."""
+    name = str(device)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto")
+    if name.split(":")[0] not in ("cpu", "cuda"):
+        raise ConfigError(f"unknown device {name!r}; valid choices: auto, cpu, cuda")
+    return torch.device(name)
+
+
+def seed_everything(seed: int, device: torch.device) -> tuple[torch.Generator, torch.Generator]:
+    """Seed torch's global stream (weight init) and return (device rng, host rng) for the run."""
+    torch.manual_seed(seed)
+    rng = torch.Generator(device=device).manual_seed(seed)
+    host = torch.Generator().manual_seed(seed + 1)
+    return rng, host
+
+
+def run(bench: Benchmark, method: str, variant: str | None = None, profile: str | Profile = "paper", *,
+        seed: int = 0, eval_on: str = "test", progress: bool = True) -> RunResult:
+    """Run ``method`` on an already-loaded benchmark and return its record."""
+    check_choice("method", method, METHODS)
+    if method in VARIANTS:
+        variant = check_choice("variant", variant or VARIANTS[method][0], VARIANTS[method])
+    elif variant is not None:
+        raise ConfigError(f"method {method!r} has no variants; valid only for: {', '.join(VARIANTS)}")
+    prof = profile if isinstance(profile, Profile) else PROFILES[check_choice("profile", profile, tuple(PROFILES))]
+    check_choice("eval split", eval_on, EVAL_SPLITS)
+    t0 = time.perf_counter()
+    rng, host = seed_everything(seed, bench.device)
+    stream = Stream(prof.train, rng, host, progress, bench.n_tasks)
+    learner = make_learner(method, bench, stream, variant)
+    out: MethodRun = run_method(learner, bench, stream, eval_on)
+    return _record(bench, method, variant, prof, seed, eval_on, out, time.perf_counter() - t0)
+
+
+def _record(bench: Benchmark, method: str, variant: str | None, prof: Profile, seed: int, eval_on: str,
+            out: MethodRun, seconds: float) -> RunResult:
+    phases: dict[str, float] = {}
+    samples: dict[str, int] = {}
+    for st in out.stages:
+        for name, ph in st["phases"].items():
+            phases[name] = phases.get(name, 0.0) + ph["seconds"]
+            samples[name] = samples.get(name, 0) + ph["samples"]
+    timings = {
+        "total_seconds": seconds,
+        "phase_seconds": {**phases, "eval": out.eval_seconds},
+        "samples_per_second": {k: samples[k] / phases[k] for k in phases if phases[k] > 0},
+        "per_task": [{k: v["seconds"] for k, v in st["phases"].items()} for st in out.stages],
+    }
+    traces: dict[str, Any] = {"extractor_drift": [st["extractor_drift"] for st in out.stages]}
+    for key in ("sleep_loss", "sleep_dream_task", "wake", "train_loss"):
+        if key in out.stages[0]:
+            traces[key] = [st[key] for st in out.stages]
+    data = {**bench.provenance, "tasks": [list(t.classes) for t in bench.tasks],
+            "train_sizes": [len(t.train) for t in bench.tasks], "test_sizes": [len(t.test) for t in bench.tasks]}
+    return RunResult(
+        benchmark=bench.name, method=method, variant=variant, scenario="task", profile=prof.name,
+        config=prof.to_dict(), seed=seed, device=str(bench.device), eval_on=eval_on,
+        accuracy_matrix=out.R, metrics=summarize(out.R), timings=timings, data=data, traces=traces,
+    )
+
+
+def run_experiment(benchmark: str = "split-mnist", method: str = "mygo", variant: str | None = None,
+                   profile: str = "paper", *, seed: int = 0, device: str = "auto",
+                   data_root: str | os.PathLike[str] | None = None, eval_on: str = "test",
+                   progress: bool = True, out: str | os.PathLike[str] | None = None) -> RunResult:
+    """Load the benchmark, run the method, optionally save the JSON record to ``out``."""
+    check_choice("benchmark", benchmark, BENCHMARKS)
+    prof = PROFILES[check_choice("profile", profile, tuple(PROFILES))]
+    dev = resolve_device(device)
+    bench = load_benchmark(benchmark, data_root, max_train_per_class=prof.max_train_per_class, device=dev)
+    result = run(bench, method, variant, prof, seed=seed, eval_on=eval_on, progress=progress)
+    if out is not None:
+        result.save(Path(out))
+    return result

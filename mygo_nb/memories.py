@@ -1,0 +1,116 @@
+"""Generative memories: one conditional GAN per task, dreaming in the net's dream space (notebook 03).
+
+Images: one-hidden-layer (128) MLPs over 784 pixels in [-1, 1] (Tanh output). Text: the same MLPs
+over the 128-d EmbeddingBag space (linear output). Both condition on the task-local class through a
+label embedding of size ``n_classes``. After the wake phase the discriminator is discarded and the
+generator is the task's *memory*; its samples are *dreams*.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["Discriminator", "GenerativeMemory", "Generator", "balanced_labels", "gan_step", "make_gan"]
+
+
+class Generator(nn.Module):
+    """``G(z, c)``: noise plus a class embedding -> a dream of shape ``out_shape``."""
+
+    def __init__(self, z_dim: int, n_classes: int, out_shape: tuple[int, ...], hidden: int = 128,
+                 squash: bool = True) -> None:
+        super().__init__()
+        self.z_dim, self.n_classes, self.out_shape = z_dim, n_classes, tuple(out_shape)
+        out = math.prod(out_shape)
+        self.embed = nn.Embedding(n_classes, n_classes)
+        layers: list[nn.Module] = [nn.Linear(z_dim + n_classes, hidden), nn.ReLU(), nn.Linear(hidden, out)]
+        if squash:
+            layers.append(nn.Tanh())
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor, c: Tensor) -> Tensor:
+        x = self.net(torch.cat([z, self.embed(c)], 1))
+        return x.view(-1, *self.out_shape)
+
+
+class Discriminator(nn.Module):
+    """``D(x, c)``: a sample plus a class embedding -> one real/fake logit."""
+
+    def __init__(self, in_shape: tuple[int, ...], n_classes: int, hidden: int = 128) -> None:
+        super().__init__()
+        self.in_dim = math.prod(in_shape)
+        self.embed = nn.Embedding(n_classes, n_classes)
+        self.net = nn.Sequential(nn.Linear(self.in_dim + n_classes, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
+
+    def forward(self, x: Tensor, c: Tensor) -> Tensor:
+        return self.net(torch.cat([x.reshape(-1, self.in_dim), self.embed(c)], 1))
+
+
+def make_gan(dream_shape: tuple[int, ...], n_classes: int, z_dim: int, hidden: int = 128,
+             device: torch.device | str = "cpu") -> tuple[Generator, Discriminator]:
+    """A fresh (G, D) pair; images (3-d dream shape) get a Tanh output, embeddings a linear one."""
+    squash = len(dream_shape) == 3
+    g = Generator(z_dim, n_classes, dream_shape, hidden, squash=squash).to(device)
+    d = Discriminator(dream_shape, n_classes, hidden).to(device)
+    return g, d
+
+
+def gan_step(g: Generator, d: Discriminator, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
+             real: Tensor, labels: Tensor, rng: torch.Generator) -> tuple[Tensor, Tensor]:
+    """One discriminator step then one generator step (non-saturating BCE); returns detached losses.
+
+    D is trained on a no-grad fake batch; the G step uses fresh noise and skips D's weight gradients.
+    """
+    n = labels.numel()
+    ones = torch.ones(n, 1, device=real.device)
+    zeros = torch.zeros(n, 1, device=real.device)
+    z = torch.randn(n, g.z_dim, device=real.device, generator=rng)
+    with torch.no_grad():
+        fake = g(z, labels)
+    opt_d.zero_grad(set_to_none=True)
+    loss_d = 0.5 * (F.binary_cross_entropy_with_logits(d(real, labels), ones)
+                    + F.binary_cross_entropy_with_logits(d(fake, labels), zeros))
+    loss_d.backward()
+    opt_d.step()
+    z = torch.randn(n, g.z_dim, device=real.device, generator=rng)
+    opt_g.zero_grad(set_to_none=True)
+    d.requires_grad_(False)  # the generator step needs no gradients for D's weights
+    loss_g = F.binary_cross_entropy_with_logits(d(g(z, labels), labels), ones)
+    loss_g.backward()
+    d.requires_grad_(True)
+    opt_g.step()
+    return loss_d.detach(), loss_g.detach()
+
+
+def balanced_labels(n: int, n_classes: int, device: torch.device | str = "cpu") -> Tensor:
+    """``n`` labels cycling through ``0..n_classes-1`` (exactly class-balanced when ``n`` divides)."""
+    return torch.arange(n, device=device) % n_classes
+
+
+@dataclass
+class GenerativeMemory:
+    """A task's memory: its trained generator (the discriminator is discarded after the wake)."""
+
+    task: int
+    generator: Generator
+
+    @property
+    def n_classes(self) -> int:
+        return self.generator.n_classes
+
+    @torch.no_grad()
+    def dream(self, n: int, rng: torch.Generator | None = None, labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``n`` dreams and their task-local labels (class-balanced unless ``labels`` is given)."""
+        device = next(self.generator.parameters()).device
+        if labels is None:
+            labels = balanced_labels(n, self.n_classes, device)
+        z = torch.randn(n, self.generator.z_dim, device=device, generator=rng)
+        return self.generator(z, labels), labels
+
+    def nbytes(self) -> int:
+        """Storage of the generator's parameters in bytes."""
+        return sum(p.numel() * p.element_size() for p in self.generator.parameters())

@@ -1,0 +1,281 @@
+"""Methods as learners over a stream, and the loop that runs and evaluates them (notebooks 05-08).
+
+A *learner* owns a Neocortex Net and learns one task at a time (`learn`); `run_method` feeds it the
+stream, evaluates every seen task after each stage and collects an accuracy matrix.
+
+- ``mygo`` / ``reference``: the public reference code's semantics. The wake trains the student's own
+  new head, so the teacher (a copy of the student) equals the student and the sleep loss is exactly 0;
+  the extractor stays frozen at its random initialisation.
+- ``mygo`` / ``paper``: the paper's text. The wake trains a separate hippocampal head ``h_t``; the teacher
+  is the current net with ``h_t`` as head ``t``; the student gets a fresh head ``t`` and is fully
+  trainable during sleep.
+- ``finetune``: one shared head, the whole net trained on each task in turn (the reference baseline).
+- ``finetune-multihead``: the same with one head per task (the fair task-incremental baseline).
+- ``joint``: every task's data at once, one head per task (the upper bound).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .config import TrainConfig, check_choice
+from .data import Benchmark, Inputs, Task, TokenBags, take
+from .memories import GenerativeMemory
+from .metrics import accuracy
+from .models import (
+    FEATURE_DIM,
+    NeocortexNet,
+    adam,
+    extractor_drift,
+    extractor_parameters,
+    extractor_snapshot,
+    make_net,
+    set_extractor_trainable,
+)
+from .phases import FeatureCache, encode, sleep, wake
+
+__all__ = ["METHODS", "VARIANTS", "Finetune", "Joint", "MyGO", "Stream", "evaluate", "make_learner", "run_method"]
+
+METHODS: tuple[str, ...] = ("mygo", "finetune", "finetune-multihead", "joint")
+VARIANTS: dict[str, tuple[str, ...]] = {"mygo": ("reference", "paper")}
+EVAL_BATCH = 2048
+
+
+@dataclass
+class Stream:
+    """What a learner needs besides the task: the budget, random streams and progress display."""
+
+    cfg: TrainConfig
+    rng: torch.Generator  # on the run's device: shuffling, noise
+    host_rng: torch.Generator  # on the CPU: choices made in Python (which memory to dream from)
+    progress: bool = True
+    n_tasks: int = 1
+
+    def desc(self, task: Task, phase: str) -> str:
+        return f"task {task.index + 1}/{self.n_tasks} {phase}"
+
+
+def _train_epochs(net: NeocortexNet, params: list[nn.Parameter], x: Inputs, y: torch.Tensor,
+                  loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], s: Stream, desc: str,
+                  opt: torch.optim.Optimizer | None = None) -> dict[str, Any]:
+    """Plain supervised training: ``wake_epochs`` shuffled epochs at ``lr_fast``; ``loss_fn(idx, feats)``."""
+    t0 = time.perf_counter()
+    opt = opt or adam(params, s.cfg.lr_fast)
+    n, bs = len(y), s.cfg.batch_size
+    steps = (n + bs - 1) // bs
+    net.train()
+    losses = []
+    with tqdm(total=s.cfg.wake_epochs * steps, desc=desc, disable=not s.progress, leave=False, unit="batch") as bar:
+        for _ in range(s.cfg.wake_epochs):
+            perm = torch.randperm(n, device=y.device, generator=s.rng)
+            total = torch.zeros((), device=y.device)
+            for i in range(steps):
+                idx = perm[i * bs:(i + 1) * bs]
+                opt.zero_grad(set_to_none=True)
+                loss = loss_fn(idx, net.features(take(x, idx)))
+                loss.backward()
+                opt.step()
+                total += loss.detach()
+                bar.update()
+            losses.append(float(total) / steps)
+    return {"loss": losses, "seconds": time.perf_counter() - t0, "samples": s.cfg.wake_epochs * n}
+
+
+class MyGO:
+    """MyGO's wake-sleep learner, in the ``reference`` or the ``paper`` variant."""
+
+    def __init__(self, bench: Benchmark, s: Stream, variant: str = "reference") -> None:
+        self.variant = check_choice("variant", variant, VARIANTS["mygo"])
+        self.s = s
+        self.net = make_net(bench.modality, bench.vocab_size).to(bench.device)
+        set_extractor_trainable(self.net, False)
+        self.memories: list[GenerativeMemory] = []
+        self._init = extractor_snapshot(self.net)
+        self.cache = FeatureCache()
+
+    def head_for(self, task: int) -> int:
+        return task
+
+    def learn(self, task: Task) -> dict[str, Any]:
+        s, net = self.s, self.net
+        set_extractor_trainable(net, False)
+        if self.variant == "reference":
+            head = net.add_head(task.n_classes)
+            memory, wlog = wake(net, task, head, s.cfg, s.rng, progress=s.progress, desc=s.desc(task, "wake"),
+                                 cache=self.cache)
+            teacher = copy.deepcopy(net)
+        else:
+            device = next(net.parameters()).device
+            hippocampal = nn.Linear(FEATURE_DIM, task.n_classes).to(device)
+            memory, wlog = wake(net, task, hippocampal, s.cfg, s.rng, progress=s.progress,
+                                 desc=s.desc(task, "wake"), cache=self.cache)
+            net.add_head(task.n_classes)
+            teacher = copy.deepcopy(net)
+            teacher.heads[task.index].load_state_dict(hippocampal.state_dict())
+            set_extractor_trainable(net, True)
+        self.memories.append(memory)
+        slog = sleep(net, teacher, self.memories, s.cfg, s.rng, s.host_rng, progress=s.progress,
+                     desc=s.desc(task, "sleep"))
+        set_extractor_trainable(net, False)
+        return {
+            "phases": {"wake": {"seconds": wlog.seconds, "samples": wlog.samples},
+                       "sleep": {"seconds": slog.seconds, "samples": slog.samples}},
+            "wake": {"head_loss": wlog.head_loss, "d_loss": wlog.d_loss, "g_loss": wlog.g_loss},
+            "sleep_loss": slog.loss,
+            "sleep_dream_task": slog.dream_task,
+            "extractor_drift": extractor_drift(net, self._init),
+        }
+
+
+class Finetune:
+    """Sequential fine-tuning of the whole net: one shared head, or one head per task."""
+
+    def __init__(self, bench: Benchmark, s: Stream, multihead: bool = False) -> None:
+        self.s, self.multihead = s, multihead
+        self.net = make_net(bench.modality, bench.vocab_size).to(bench.device)
+        self._init = extractor_snapshot(self.net)
+        self.opt: torch.optim.Optimizer | None = None
+        if not multihead:  # the reference: one head, one optimiser for the whole stream
+            self.net.add_head(max(t.n_classes for t in bench.tasks))
+            self.opt = adam(self.net.parameters(), s.cfg.lr_fast)
+
+    def head_for(self, task: int) -> int:
+        return task if self.multihead else 0
+
+    def learn(self, task: Task) -> dict[str, Any]:
+        net = self.net
+        if self.multihead:
+            head = net.add_head(task.n_classes)
+            params = [*extractor_parameters(net), *head.parameters()]
+            opt = adam(params, self.s.cfg.lr_fast)
+        else:
+            head, params, opt = net.heads[0], list(net.parameters()), self.opt
+        data = task.train
+        log = _train_epochs(net, params, data.x, data.y, lambda idx, f: F.cross_entropy(head(f), data.y[idx]),
+                            self.s, self.s.desc(task, "train"), opt)
+        return {"phases": {"train": {"seconds": log["seconds"], "samples": log["samples"]}},
+                "train_loss": log["loss"], "extractor_drift": extractor_drift(net, self._init)}
+
+
+def _concat(xs: list[Inputs]) -> Inputs:
+    if isinstance(xs[0], TokenBags):
+        lengths = torch.cat([x.lengths for x in xs])
+        tokens = torch.cat([x.tokens[torch.repeat_interleave(x.starts, x.lengths) + _ranks(x.lengths)] for x in xs])
+        return TokenBags(tokens, torch.cumsum(lengths, 0) - lengths, lengths)
+    return torch.cat(xs)  # type: ignore[arg-type]
+
+
+def _ranks(lengths: torch.Tensor) -> torch.Tensor:
+    """0, 1, ..., len-1 for every bag, concatenated."""
+    total = int(lengths.sum())
+    starts = torch.cumsum(lengths, 0) - lengths
+    return torch.arange(total, device=lengths.device) - torch.repeat_interleave(starts, lengths, output_size=total)
+
+
+class Joint:
+    """All tasks' training data at once, one head per task: the upper bound. Trains in ``learn_all``."""
+
+    def __init__(self, bench: Benchmark, s: Stream) -> None:
+        self.s = s
+        self.net = make_net(bench.modality, bench.vocab_size).to(bench.device)
+        self._init = extractor_snapshot(self.net)
+
+    def head_for(self, task: int) -> int:
+        return task
+
+    def learn_all(self, tasks: list[Task]) -> dict[str, Any]:
+        net = self.net
+        for t in tasks:
+            net.add_head(t.n_classes)
+        x = _concat([t.train.x for t in tasks])
+        y = torch.cat([t.train.y for t in tasks])
+        tid = torch.cat([torch.full_like(t.train.y, t.index) for t in tasks])
+
+        def loss_fn(idx: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+            ti, yi = tid[idx], y[idx]
+            loss = f.new_zeros(())
+            for t in tasks:
+                m = ti == t.index
+                if m.any():
+                    loss = loss + F.cross_entropy(net.heads[t.index](f[m]), yi[m], reduction="sum")
+            return loss / len(idx)
+
+        log = _train_epochs(net, list(net.parameters()), x, y, loss_fn, self.s, "joint train")
+        return {"phases": {"train": {"seconds": log["seconds"], "samples": log["samples"]}},
+                "train_loss": log["loss"], "extractor_drift": extractor_drift(net, self._init)}
+
+
+Learner = MyGO | Finetune | Joint
+
+
+def make_learner(method: str, bench: Benchmark, s: Stream, variant: str | None = None) -> Learner:
+    """The learner for ``method`` (and ``variant``, for ``mygo`` only)."""
+    check_choice("method", method, METHODS)
+    if method in VARIANTS:
+        return MyGO(bench, s, variant or VARIANTS[method][0])
+    if variant is not None:
+        raise ValueError(f"method {method!r} has no variants; drop --variant")
+    if method == "joint":
+        return Joint(bench, s)
+    return Finetune(bench, s, multihead=method == "finetune-multihead")
+
+
+@torch.no_grad()
+def evaluate(net: NeocortexNet, tasks: list[Task], head_for: Callable[[int], int], split: str = "test",
+             cache: FeatureCache | None = None) -> list[float]:
+    """Accuracy (%) of ``net`` on each task's ``split``, each through the head ``head_for(task)``.
+
+    With a `FeatureCache`, extractor outputs are reused while the extractor's weights are unchanged.
+    """
+    was = net.training
+    net.eval()
+    accs = []
+    for t in tasks:
+        data = t.split(split)
+        head = net.heads[head_for(t.index)]
+        if cache is None:
+            feats = encode(net.features, data.x, EVAL_BATCH)
+        else:
+            feats = cache.features(net, (t.index, split), data.x)
+        accs.append(accuracy(head(feats), data.y))
+    net.train(was)
+    return accs
+
+
+@dataclass
+class MethodRun:
+    """The raw outcome of `run_method`: the accuracy matrix, per-stage logs and timings."""
+
+    R: list[list[float | None]]
+    stages: list[dict[str, Any]] = field(default_factory=list)
+    eval_seconds: float = 0.0
+    learner: Any = None
+
+
+def run_method(learner: Learner, bench: Benchmark, s: Stream, eval_on: str = "test") -> MethodRun:
+    """Feed ``bench``'s stream to ``learner`` and evaluate every seen task after each stage."""
+    T = bench.n_tasks
+    out = MethodRun(R=[], learner=learner)
+    if isinstance(learner, Joint):
+        out.stages.append(learner.learn_all(bench.tasks))
+        t0 = time.perf_counter()
+        out.R.append(evaluate(learner.net, bench.tasks, learner.head_for, eval_on))  # type: ignore[arg-type]
+        out.eval_seconds = time.perf_counter() - t0
+        return out
+    for task in bench.tasks:
+        out.stages.append(learner.learn(task))
+        t0 = time.perf_counter()
+        row = evaluate(learner.net, bench.tasks[: task.index + 1], learner.head_for, eval_on,
+                       getattr(learner, "cache", None))
+        out.eval_seconds += time.perf_counter() - t0
+        out.R.append(row + [None] * (T - len(row)))
+    return out

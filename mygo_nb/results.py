@@ -1,0 +1,98 @@
+"""Run records: a JSON-serialisable result of one run (introduced in notebook 06).
+
+A `RunResult` holds the configuration, data provenance, seed, device, per-phase timings, the accuracy
+matrix and its metrics, the sleep-loss traces, how far the extractor moved, and library versions.
+Results are written atomically (a temporary file then a rename), so a killed run never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RunResult", "atomic_write_text", "library_versions"]
+
+
+def library_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in ("mygo-nb", "torch", "torchvision", "numpy", "scikit-learn", "safetensors"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+@dataclass
+class RunResult:
+    """Everything one run produced that a table, a figure or a reader needs."""
+
+    benchmark: str
+    method: str
+    variant: str | None
+    scenario: str
+    profile: str
+    config: dict[str, Any]
+    seed: int
+    device: str
+    eval_on: str
+    accuracy_matrix: list[list[float | None]]
+    metrics: dict[str, Any]
+    timings: dict[str, Any]
+    data: dict[str, Any]
+    traces: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=library_versions)
+
+    @property
+    def label(self) -> str:
+        return self.method + (f"/{self.variant}" if self.variant else "")
+
+    @property
+    def average_accuracy(self) -> float:
+        return float(self.metrics["average_accuracy"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self, indent: int | None = 1) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        return atomic_write_text(path, self.to_json())
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunResult:
+        return cls(**d)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> RunResult:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def summary(self) -> str:
+        """One line: what ran, the final per-task accuracies, the average and the wall time."""
+        accs = " ".join(f"{a:.2f}" for a in self.metrics["final_accuracies"])
+        return (f"{self.benchmark} {self.label} seed={self.seed} eval={self.eval_on}: "
+                f"avg {self.average_accuracy:.2f}% [{accs}] in {self.timings['total_seconds']:.1f}s on {self.device}")
