@@ -52,7 +52,39 @@ def build_parser() -> argparse.ArgumentParser:
                    help="evaluate on the test split (default) or the training subsets, as the reference code")
     r.add_argument("--out", default=None, help="write the JSON record here")
     r.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    t = sub.add_parser("paper-table", help="reproduce the paper's Tables 1-2 (reference semantics) beside its numbers")
+    t.add_argument("--benchmark", choices=BENCHMARKS, default="split-mnist")
+    t.add_argument("--seeds", type=int, nargs="+", default=[0])
+    t.add_argument("--profile", choices=tuple(PROFILES), default="paper")
+    t.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    t.add_argument("--data-root", default=None, help="data folder (default: $MYGO_DATA, else a user cache)")
+    t.add_argument("--out-dir", default=None, help="also write one JSON record per run here")
+    t.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p
+
+
+def _paper_table(args: argparse.Namespace) -> None:
+    from .config import PROFILES
+    from .data import load_benchmark
+    from .experiment import resolve_device, run
+    from .paper import PAPER_METHODS, paper_comparison
+
+    prof = PROFILES[args.profile]
+    if args.out_dir:
+        _check_writable(Path(args.out_dir) / "probe.json")
+    bench = load_benchmark(args.benchmark, args.data_root, max_train_per_class=prof.max_train_per_class,
+                           device=resolve_device(args.device))
+    results = []
+    for method, variant in PAPER_METHODS.values():
+        for seed in args.seeds:
+            r = run(bench, method, variant, prof, seed=seed, eval_on="train", progress=not args.no_progress)
+            print(r.summary(), flush=True)
+            if args.out_dir:
+                r.save(Path(args.out_dir) / f"{args.benchmark}_{r.label.replace('/', '-')}_seed{seed}.json")
+            results.append(r)
+    print()
+    print(paper_comparison(results, args.benchmark))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(result.summary())
             if args.out:
                 print(f"wrote {os.path.relpath(args.out)}")
+        elif args.command == "paper-table":
+            _paper_table(args)
     except (ConfigError, DataError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2

@@ -73,7 +73,7 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "paper": Profile("paper", TrainConfig()),
-    "quick": Profile("quick", TrainConfig(wake_epochs=1, sleep_steps=100), max_train_per_class=1000),
+    "quick": Profile("quick", TrainConfig(wake_epochs=3, sleep_steps=100), max_train_per_class=1000),
 }
 
 BENCHMARKS: tuple[str, ...] = ("split-mnist", "split-agnews")
