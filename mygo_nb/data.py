@@ -50,7 +50,7 @@ __all__ = [
 MNIST_TASKS: tuple[tuple[int, ...], ...] = ((0, 1), (2, 3), (4, 5), (6, 7), (8, 9))
 AGNEWS_CLASSES: tuple[str, ...] = ("World", "Sports", "Business", "Sci/Tech")
 AGNEWS_TASKS: tuple[tuple[int, ...], ...] = ((0, 1), (2, 3))
-#: The canonical AG News CSVs (the files torchtext downloaded): name -> (url, md5, rows).
+#: The canonical AG News CSVs (the files torchtext downloaded), as name -> (url, md5, rows).
 AGNEWS_FILES: dict[str, tuple[str, str, int]] = {
     "train.csv": (
         "https://raw.githubusercontent.com/mhjabreel/CharCnn_Keras/master/data/ag_news_csv/train.csv",
@@ -63,7 +63,7 @@ AGNEWS_FILES: dict[str, tuple[str, str, int]] = {
         7_600,
     ),
 }
-#: Pixel normalisation of the reference code: ToTensor() then Normalize((0.5,), (0.5,)) -> [-1, 1].
+#: Pixel normalisation of the reference code, ToTensor() then Normalize((0.5,), (0.5,)) -> [-1, 1].
 PIXEL_MEAN, PIXEL_STD = 0.5, 0.5
 
 
