@@ -42,23 +42,31 @@ def encode(fn: Callable[..., Tensor], x: Inputs, batch: int = ENCODE_BATCH) -> T
 class FeatureCache:
     """Extractor outputs per key (e.g. ``(task, split)``), reused while the extractor's weights are unchanged.
 
-    Validity is checked against each extractor parameter's identity and in-place version counter, which
-    every optimiser step bumps, so a stale entry is never returned.
+    The cache keeps a copy of the extractor's weights and compares it exactly (``torch.equal``) on every
+    access; any difference drops all entries, so a stale entry is never returned. (Parameter version
+    counters are not enough: fused optimiser kernels update weights without bumping them.)
     """
 
     def __init__(self) -> None:
-        self._store: dict[Any, tuple[tuple[tuple[int, int], ...], Tensor]] = {}
+        self._store: dict[Any, Tensor] = {}
+        self._snapshot: list[Tensor] = []
+        self._ids: list[int] = []
 
-    @staticmethod
-    def _stamp(net: NeocortexNet) -> tuple[tuple[int, int], ...]:
-        return tuple((id(p), p._version) for p in extractor_parameters(net))
+    def _sync(self, net: NeocortexNet) -> None:
+        params = extractor_parameters(net)
+        ids = [id(p) for p in params]
+        if ids != self._ids or not all(torch.equal(p, s) for p, s in zip(params, self._snapshot, strict=True)):
+            self._store.clear()
+            self._snapshot = [p.detach().clone() for p in params]
+            self._ids = ids
 
     def get(self, net: NeocortexNet, key: Any) -> Tensor | None:
-        hit = self._store.get(key)
-        return hit[1] if hit is not None and hit[0] == self._stamp(net) else None
+        self._sync(net)
+        return self._store.get(key)
 
     def put(self, net: NeocortexNet, key: Any, feats: Tensor) -> Tensor:
-        self._store[key] = (self._stamp(net), feats)
+        self._sync(net)
+        self._store[key] = feats
         return feats
 
     def features(self, net: NeocortexNet, key: Any, x: Inputs) -> Tensor:

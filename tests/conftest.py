@@ -1,0 +1,48 @@
+"""Shared fixtures: a tiny synthetic benchmark for fast unit tests, and real-data roots from MYGO_DATA."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from mygo_nb.config import Profile, TrainConfig
+from mygo_nb.data import Benchmark, benchmark_from_tensors
+
+TINY = Profile("tiny", TrainConfig(batch_size=32, wake_epochs=4, sleep_steps=20))
+
+
+def _synthetic(n_per_class: int, n_classes: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    templates = torch.rand(n_classes, 1, 28, 28, generator=torch.Generator().manual_seed(123)) * 2 - 1
+    y = torch.arange(n_classes).repeat_interleave(n_per_class)
+    x = (templates[y] + 0.3 * torch.randn(len(y), 1, 28, 28, generator=g)).clamp(-1, 1)
+    return x, y
+
+
+@pytest.fixture(scope="session")
+def tiny_bench() -> Benchmark:
+    """Four learnable synthetic classes in two tasks: 48 train and 16 test images per class."""
+    xtr, ytr = _synthetic(48, 4, 0)
+    xte, yte = _synthetic(16, 4, 1)
+    return benchmark_from_tensors(xtr, ytr, xte, yte, [[0, 1], [2, 3]], name="tiny")
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """The real offline data (MNIST raw files); tests using it are skipped without MYGO_DATA."""
+    root = os.environ.get("MYGO_DATA")
+    if not root or not (Path(root) / "MNIST" / "raw").is_dir():
+        pytest.skip("MYGO_DATA is not set to a folder with MNIST/raw (e.g. MYGO_DATA=../shared/data)")
+    return Path(root)
+
+
+@pytest.fixture(scope="session")
+def agnews_root(data_root: Path) -> Path:
+    """A folder with ag_news_csv/{train,test}.csv: the canonical one if present, else the agnews_dev stand-in."""
+    for cand in (data_root, data_root / "agnews_dev"):
+        if (cand / "ag_news_csv" / "train.csv").is_file() and (cand / "ag_news_csv" / "test.csv").is_file():
+            return cand
+    pytest.skip("no ag_news_csv/train.csv under MYGO_DATA or MYGO_DATA/agnews_dev")
