@@ -58,7 +58,8 @@ def test_token_bags_take_matches_per_document_slices():
     assert tokens.tolist() == [5, 6, 7, 8, 1, 2, 3, 9, 9]
     assert offsets.tolist() == [0, 4, 4, 7]
     sub = bags.subset(idx)
-    assert [sub.tokens[s : s + n].tolist() for s, n in zip(sub.starts, sub.lengths, strict=True)] == [docs[i] for i in idx]
+    got = [sub.tokens[s : s + n].tolist() for s, n in zip(sub.starts, sub.lengths, strict=True)]
+    assert got == [docs[i] for i in idx]
 
 
 def test_vocabulary_matches_token_by_token_lookup():

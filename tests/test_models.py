@@ -29,7 +29,7 @@ def test_text_net_shapes_and_sizes():
 
 
 def test_generator_shapes_and_balance():
-    g, d = make_gan((1, 28, 28), 2, 64)
+    g, _ = make_gan((1, 28, 28), 2, 64)
     mem = GenerativeMemory(0, g)
     x, y = mem.dream(10)
     assert x.shape == (10, 1, 28, 28) and x.abs().max() <= 1
@@ -45,7 +45,8 @@ def test_gan_step_trains_both_players():
     before_d = [p.clone() for p in d.parameters()]
     real = torch.randn(32, 128)
     labels = torch.randint(0, 2, (32,))
-    gan_step(g, d, adam(g.parameters(), 1e-3), adam(d.parameters(), 1e-3), real, labels, torch.Generator().manual_seed(0))
+    opt_g, opt_d = adam(g.parameters(), 1e-3), adam(d.parameters(), 1e-3)
+    gan_step(g, d, opt_g, opt_d, real, labels, torch.Generator().manual_seed(0))
     assert all(not torch.equal(a, b) for a, b in zip(before_g, g.parameters(), strict=True))
     assert all(not torch.equal(a, b) for a, b in zip(before_d, d.parameters(), strict=True))
     assert all(p.requires_grad for p in d.parameters())  # D is re-enabled after the G step
