@@ -33,7 +33,10 @@ if [ "$execute" = 1 ]; then
   lock=(); command -v flock >/dev/null && lock=(flock /tmp/mygo-cpu.lock)
   for nb in notebooks/[0-9]*.ipynb; do
     echo "build_book: executing $nb (paper profile)" >&2
-    "${lock[@]}" papermill --cwd notebooks -p profile paper "$nb" "$nb"
+    tmp="$(mktemp --suffix=.ipynb)"
+    # Write to a temporary file and replace the notebook only when the whole run succeeded.
+    "${lock[@]}" papermill --cwd notebooks -p profile paper "$nb" "$tmp" || { rm -f "$tmp"; exit 1; }
+    mv "$tmp" "$nb"
   done
 fi
 

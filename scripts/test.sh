@@ -6,4 +6,10 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$here/scripts/setup.sh"
 cd "$here"
 ruff check mygo_nb tests benchmarks
+# tests/test_browser.py needs Chromium: install it when absent and we can (root with apt-get), else it skips.
+if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "test: installing chromium for the browser test" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+    || echo "test: could not install chromium; tests/test_browser.py will skip" >&2
+fi
 python -m pytest "$@"
