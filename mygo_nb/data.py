@@ -338,7 +338,8 @@ def _mnist(root: Path, train: bool, download: bool) -> Any:
         return MNIST(str(root), train=train, download=download)
     except RuntimeError as e:  # torchvision: "Dataset not found" / "File not found or corrupted"
         hint = "pass download=True (needs network)" if not download else "check the network or the folder's permissions"
-        raise DataError(f"MNIST not found under {root / 'MNIST' / 'raw'} ({e}); {hint}, "
+        reason = " ".join(str(e).split())  # torchvision's message spans several lines
+        raise DataError(f"MNIST not found under {root / 'MNIST' / 'raw'} ({reason}); {hint}, "
                         f"or point MYGO_DATA / --data-root at a folder holding MNIST/raw") from None
     except (ValueError, IndexError, OSError) as e:
         raise DataError(f"MNIST files under {root / 'MNIST' / 'raw'} are truncated or corrupt ({e}); "

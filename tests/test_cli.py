@@ -1,0 +1,58 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mygo_nb", *args], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.mark.parametrize(
+    ("args", "choices"),
+    [
+        (["--method", "ewc"], "'mygo', 'finetune', 'finetune-multihead', 'joint'"),
+        (["--benchmark", "cifar"], "'split-mnist', 'split-agnews'"),
+        (["--variant", "dreamy"], "'paper', 'reference'"),
+        (["--profile", "huge"], "'paper', 'quick'"),
+        (["--eval-on", "val"], "'test', 'train'"),
+    ],
+)
+def test_invalid_choice_is_one_line_listing_valid_choices(args, choices):
+    p = cli("run", *args)
+    assert p.returncode == 2
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and choices in lines[0], p.stderr
+
+
+def test_variant_on_a_method_without_variants_is_one_line(tmp_path):
+    p = cli("run", "--method", "joint", "--variant", "paper", "--data-root", str(tmp_path))
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "has no variants" in p.stderr
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a GPU is present")
+def test_cuda_without_gpu_is_one_line(tmp_path):
+    p = cli("run", "--device", "cuda", "--data-root", str(tmp_path))
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "no CUDA GPU" in p.stderr
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("benchmark", ["split-mnist", "split-agnews"])
+def test_quick_profile_end_to_end(benchmark, data_root, agnews_root, tmp_path):
+    root = data_root if benchmark == "split-mnist" else agnews_root
+    out = tmp_path / "r.json"
+    p = cli("run", "--benchmark", benchmark, "--profile", "quick", "--seed", "1", "--data-root", str(root),
+            "--out", str(out), "--no-progress")
+    assert p.returncode == 0, p.stderr
+    assert "avg" in p.stdout and out.name in p.stdout
+    r = json.loads(out.read_text())
+    T = 5 if benchmark == "split-mnist" else 2
+    assert len(r["accuracy_matrix"]) == T and r["method"] == "mygo" and r["variant"] == "reference"
+    assert all(x == 0.0 for task in r["traces"]["sleep_loss"] for x in task)
+    assert r["traces"]["extractor_drift"] == [0.0] * T
+    assert r["metrics"]["average_accuracy"] > (85 if benchmark == "split-mnist" else 55)
+    assert r["data"]["files"] and all("md5" in f for f in r["data"]["files"].values())
+    assert r["timings"]["phase_seconds"]["sleep"] > 0
