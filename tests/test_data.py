@@ -126,3 +126,31 @@ def test_split_agnews_real(agnews_root):
     assert files["test.csv"]["rows"] == sum(len(t.test) for t in b.tasks)
     assert b.vocab_size == b.provenance["vocab_size"] <= 10_001
     assert int(b.tasks[0].train.x.tokens.max()) < b.vocab_size
+
+
+class _ListDataset:
+    """A torchvision-style dataset without .data: PIL-like uint8 arrays through __getitem__."""
+
+    classes = ("a", "b", "c")
+
+    def __init__(self, n: int) -> None:
+        g = torch.Generator().manual_seed(n)
+        self.images = torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8, generator=g)
+        self.labels = [i % 3 for i in range(n)]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        return self.images[i].numpy(), self.labels[i]
+
+
+def test_benchmark_from_any_torchvision_style_dataset():
+    from mygo_nb.data import benchmark_from_dataset
+
+    train, test = _ListDataset(30), _ListDataset(9)
+    b = benchmark_from_dataset(train, test, [[2], [0, 1]])
+    assert b.class_names == ("a", "b", "c") and b.tasks[0].class_names == ("c",)
+    assert [len(t.train) for t in b.tasks] == [10, 20] and [len(t.test) for t in b.tasks] == [3, 6]
+    x = b.tasks[0].train.x[0]
+    assert torch.allclose(x, train.images[2].float().div(255).sub(0.5).div(0.5).unsqueeze(0))

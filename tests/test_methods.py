@@ -150,3 +150,13 @@ def test_result_record_round_trips_through_json(tiny_bench, tmp_path):
     back = RunResult.load(path)
     assert back == r
     assert "avg" in back.summary()
+
+
+@pytest.mark.integration
+def test_same_seed_same_matrix_on_real_mnist(data_root):
+    from mygo_nb.data import split_mnist
+
+    bench = split_mnist(data_root, [[0, 1], [2, 3]], max_train_per_class=200, download=False)
+    a = run(bench, "mygo", "paper", TINY, seed=5, progress=False)
+    b = run(bench, "mygo", "paper", TINY, seed=5, progress=False)
+    assert a.accuracy_matrix == b.accuracy_matrix and a.traces["sleep_loss"] == b.traces["sleep_loss"]
