@@ -61,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data-root", default=None, help="data folder (default: $MYGO_DATA, else a user cache)")
     t.add_argument("--out-dir", default=None, help="also write one JSON record per run here")
     t.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    from .sweep import add_arguments as sweep_arguments
+
+    sweep_arguments(sub.add_parser("reproduce", help="batch reproduction: papermill sweeps of presets or spec files, "
+                                   "locally or on Dask (also: mygo-reproduce)"))
     return p
 
 
@@ -104,6 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"wrote {os.path.relpath(args.out)}")
         elif args.command == "paper-table":
             _paper_table(args)
+        elif args.command == "reproduce":
+            from .sweep import run_cli
+
+            return run_cli(args)
     except (ConfigError, DataError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
