@@ -1,0 +1,80 @@
+"""Small helpers the notebooks share: data roots and printing paths without machine details (notebook 01)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .config import Profile
+from .data import Benchmark, resolve_data_root
+from .experiment import run
+from .results import RunResult
+
+__all__ = ["default_agnews_root", "find_record", "has_agnews_train", "run_or_load", "show_path"]
+
+
+def has_agnews_train(root: str | os.PathLike[str]) -> bool:
+    """True when ``root/ag_news_csv`` holds both ``train.csv`` and ``test.csv``."""
+    folder = Path(root) / "ag_news_csv"
+    return (folder / "train.csv").is_file() and (folder / "test.csv").is_file()
+
+
+def default_agnews_root(data_root: str | os.PathLike[str] | None = None) -> Path:
+    """The AG News root the notebooks use: the data root when it holds the canonical ``train.csv``,
+    else its ``agnews_dev`` stand-in folder (a small split cut from the canonical test set)."""
+    root = resolve_data_root(data_root)
+    if has_agnews_train(root):
+        return root
+    return root / "agnews_dev"
+
+
+def show_path(path: str | os.PathLike[str], base: str | os.PathLike[str] | None = None) -> str:
+    """``path`` relative to ``base`` (default: the working directory) when below it, else with the home
+    folder written as ``~`` and otherwise only its last two parts, so outputs never show machine paths."""
+    p = Path(path).expanduser().resolve()
+    b = Path(base).resolve() if base is not None else Path.cwd().resolve()
+    try:
+        return os.path.relpath(p, b) if p.is_relative_to(b.parent.parent) else _short(p)
+    except ValueError:
+        return _short(p)
+
+
+def _short(p: Path) -> str:
+    try:
+        return "~/" + str(p.relative_to(Path.home()))
+    except ValueError:
+        return str(Path("…", *p.parts[-2:]))
+
+
+def find_record(records_dir: str | os.PathLike[str] | None, bench: Benchmark, method: str, variant: str | None,
+                profile: Profile, seed: int, eval_on: str) -> RunResult | None:
+    """A saved `RunResult` (any ``*.json`` below ``records_dir``) of exactly this run on exactly these data
+    files (same checksums, same task sizes) with this configuration, or None."""
+    if records_dir is None or not Path(records_dir).is_dir():
+        return None
+    want = (bench.name, method, variant, seed, eval_on, profile.to_dict(), bench.provenance.get("files"),
+            [len(t.train) for t in bench.tasks], [len(t.test) for t in bench.tasks])
+    for path in sorted(Path(records_dir).rglob("*.json")):
+        try:
+            r = RunResult.load(path)
+            got = (r.benchmark, r.method, r.variant, r.seed, r.eval_on, r.config, r.data.get("files"),
+                   r.data.get("train_sizes"), r.data.get("test_sizes"))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            continue
+        if got == want:
+            return r
+    return None
+
+
+def run_or_load(bench: Benchmark, method: str, variant: str | None, profile: Profile, *, seed: int = 0,
+                eval_on: str = "test", records_dir: str | os.PathLike[str] | None = None,
+                progress: bool = True) -> tuple[RunResult, bool]:
+    """The saved record of this run from ``records_dir`` if there is one (notebook 06), else a fresh `run`.
+
+    Returns the record and whether it was loaded. Records written by ``python -m mygo_nb paper-table
+    --out-dir DIR`` are found by their content (benchmark, method, variant, seed, split, configuration).
+    """
+    found = find_record(records_dir, bench, method, variant, profile, seed, eval_on)
+    if found is not None:
+        return found, True
+    return run(bench, method, variant, profile, seed=seed, eval_on=eval_on, progress=progress), False
