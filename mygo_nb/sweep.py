@@ -319,7 +319,20 @@ def _record(spec: RunSpec, status: str, seconds: float, error: str | None, noteb
     return {"name": spec.name, "key": spec.key, "status": status, "error": error,
             "notebook": notebook, "result": f"{spec.name}.json" if status == "done" else None,
             "parameters": spec.parameters(), "source_notebook": spec.notebook, "seconds": round(seconds, 3),
-            "host": socket.gethostname(), "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            "host": socket.gethostname(), "worker": _worker(),
+            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def _worker() -> str:
+    """The Dask worker's address when running as a Dask task, else this process id."""
+    if "distributed" in sys.modules:
+        from distributed import get_worker
+
+        try:
+            return str(get_worker().address)
+        except ValueError:
+            pass
+    return f"pid {os.getpid()}"
 
 
 def _write_record(out: Path, rec: dict[str, Any]) -> None:
@@ -615,7 +628,9 @@ def results_markdown(groups: Sequence[Group]) -> str:
             lines += [f"**{data[0].upper() + data[1:]} data, NOT the paper's benchmark** (the provenance says the "
                       "files are not the canonical ones): the paper's numbers below are on the canonical data and "
                       "are not directly comparable.", ""]
-        T = max(len(g.runs[0].metrics["final_accuracies"]) for g in gs)
+        paper_tasks = [len(t1["tasks"]) for g in gs  # type: ignore[arg-type]
+                       if (t1 := PAPER_TABLE1.get((bench, _paper_name(g.method, g.variant) or "")))]
+        T = max([len(g.runs[0].metrics["final_accuracies"]) for g in gs] + paper_tasks)
         rows, curves, shown = [], [], set()
         for g in gs:
             paper = _paper_name(g.method, g.variant)
@@ -697,7 +712,8 @@ def save_figures(groups: Sequence[Group], folder: Path) -> list[Path]:
     for g in groups:
         R = np.array([[[np.nan if v is None else v for v in row] for row in r.accuracy_matrix] for r in g.runs],
                      dtype=float)
-        M = np.nanmean(R, axis=0) if not np.isnan(R).all() else R[0]
+        seen = (~np.isnan(R)).sum(0)
+        M = np.where(seen > 0, np.nansum(R, axis=0) / np.maximum(seen, 1), np.nan)  # None (not yet seen) stays blank
         fig, ax = plt.subplots(figsize=(3.8, 3.4))
         im = ax.imshow(M, vmin=0, vmax=100, cmap="viridis")
         for i in range(M.shape[0]):

@@ -1,0 +1,287 @@
+"""Sweeps (mygo_nb.sweep): real papermill runs of notebooks/run_one.ipynb on a tiny AG News-format data set,
+local and Dask (a real LocalCluster on 127.0.0.1) executors, kill/resume, failures, concurrent sweeps, and the
+aggregation arithmetic on synthetic RunResult records."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mygo_nb.config import ConfigError
+from mygo_nb.results import RunResult
+from mygo_nb.sweep import (
+    MANIFEST,
+    aggregate,
+    expand_spec,
+    load_spec,
+    main,
+    preset_names,
+    run_sweep,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+WORDS = {1: "war government election minister embassy troops", 2: "game team season coach league score",
+         3: "market stocks company profit shares bank", 4: "software internet computer space chip web"}
+COMMON = ["today", "report", "new", "week", "people", "year", "said"]
+
+
+def _write_agnews(root: Path, n_train: int = 40, n_test: int = 15) -> Path:
+    """An AG News-format folder (root/ag_news_csv/{train,test}.csv) of easy synthetic articles."""
+    rng = random.Random(0)
+    folder = root / "ag_news_csv"
+    folder.mkdir(parents=True)
+    for name, n in (("train.csv", n_train), ("test.csv", n_test)):
+        with open(folder / name, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f, quoting=csv.QUOTE_ALL)
+            for i in range(n):
+                for label, words in WORDS.items():
+                    body = rng.choices(words.split(), k=6) + rng.choices(COMMON, k=3)
+                    w.writerow([str(label), f"title {i}", " ".join(rng.sample(body, len(body)))])
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_agnews(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _write_agnews(tmp_path_factory.mktemp("agnews"))
+
+
+def _spec(path: Path, root: Path, seeds: list[int], methods: list[str] | None = None, **extra: object) -> Path:
+    block = {"benchmark": "split-agnews", "method": methods or ["finetune"], "profile": "quick", "seed": seeds,
+             "eval_on": "test", "device": "cpu", "data_root": str(root), **extra}
+    path.write_text(json.dumps({"grid": [block]}), encoding="utf-8")
+    return path
+
+
+def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mygo_nb", "reproduce", *args, "--no-progress"], cwd=REPO,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _counts(stdout: str) -> tuple[int, int, int]:
+    line = next(ln for ln in stdout.splitlines() if ln.startswith("sweep:"))
+    words = line.replace(",", "").split()
+    return (int(words[words.index("done") - 1]), int(words[words.index("skipped") - 1]),
+            int(words[words.index("failed") - 1]))
+
+
+def _sidecars(out: Path) -> dict[str, dict]:
+    return {p.name[: -len(".sweep.json")]: json.loads(p.read_text()) for p in out.glob("*.sweep.json")}
+
+
+# ----------------------------------------------------------------------------------------- spec handling
+
+
+def test_presets_are_committed_json_and_expand(tmp_path: Path, tiny_agnews: Path) -> None:
+    assert {"paper", "quick"} <= set(preset_names())
+    spec, base = load_spec("paper")
+    assert base is None
+    runs = expand_spec(spec, data_roots={"split-agnews": str(tiny_agnews), "split-mnist": str(tmp_path)})
+    # 2 benchmarks x 2 methods x 2 eval splits x 5 seeds, named from their parameters
+    assert len(runs) == 40 and len({r.name for r in runs}) == 40
+    assert "split-mnist__mygo-reference__paper__eval-train__seed0" in {r.name for r in runs}
+    assert {r.variant for r in runs if r.method == "finetune"} == {None}
+    only = expand_spec(spec, data_roots={None: str(tmp_path)}, benchmarks=["split-mnist"], eval_on=["train"],
+                       seeds=[3])
+    assert sorted(r.name for r in only) == ["split-mnist__finetune__paper__eval-train__seed3",
+                                            "split-mnist__mygo-reference__paper__eval-train__seed3"]
+    # the hash changes with any parameter and with the notebook's cells
+    a, b = only
+    assert a.key != b.key and a.key == expand_spec(spec, data_roots={None: str(tmp_path)}, benchmarks=["split-mnist"],
+                                                   eval_on=["train"], seeds=[3])[0].key
+
+
+@pytest.mark.parametrize(("block", "message"), [
+    ({"benchmark": "split-mnist", "method": "mygo", "sed": 1}, "unknown key 'sed'"),
+    ({"benchmark": "split-mnist", "method": "mygo/bogus"}, "unknown mygo variant 'bogus'"),
+    ({"benchmark": "split-mnist", "method": "finetune/x"}, "has no variants"),
+    ({"benchmark": "mnist", "method": "mygo"}, "unknown benchmark 'mnist'"),
+    ({"benchmark": "split-mnist", "method": "mygo", "seed": "0"}, "seeds must be integers"),
+    ({"benchmark": "split-mnist", "method": "mygo", "device": "tpu"}, "unknown device 'tpu'"),
+    ({"benchmark": "split-mnist", "method": "mygo", "notebook": "nope.ipynb"}, "notebook nope.ipynb not found"),
+])
+def test_bad_specs_are_one_line_errors(tmp_path: Path, block: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as e:
+        expand_spec({"grid": [block]}, data_roots={None: str(tmp_path)})
+    assert "\n" not in str(e.value)
+
+
+def test_cli_bad_input_exits_2(tmp_path: Path) -> None:
+    assert main(["nope", "--out", str(tmp_path)]) == 2
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json", encoding="utf-8")
+    assert main([str(bad), "--out", str(tmp_path)]) == 2
+    yml = tmp_path / "s.yaml"
+    yml.write_text("grid:\n  - benchmark: split-mnist\n    method: [mygo, finetune]\n", encoding="utf-8")
+    spec, _ = load_spec(str(yml))  # YAML specs work where PyYAML is installed (papermill needs it)
+    assert [r.method for r in expand_spec(spec, data_roots={None: str(tmp_path)})] == ["mygo", "finetune"]
+
+
+# ------------------------------------------------------------------------------------------ end to end
+
+
+def test_local_sweep_end_to_end_then_rerun_skips(tmp_path: Path, tiny_agnews: Path) -> None:
+    spec = _spec(tmp_path / "s.json", tiny_agnews, [0], ["mygo/reference", "finetune"])
+    out = tmp_path / "out"
+    assert main([str(spec), "--out", str(out), "--no-progress"]) == 0
+    names = ["split-agnews__mygo-reference__quick__eval-test__seed0", "split-agnews__finetune__quick__eval-test__seed0"]
+    for n in names:
+        r = RunResult.load(out / f"{n}.json")
+        assert (r.benchmark, r.profile, r.eval_on, r.data["canonical"]) == ("split-agnews", "quick", "test", False)
+        nb = json.loads((out / f"{n}.ipynb").read_text())
+        assert any("injected-parameters" in c["metadata"].get("tags", []) for c in nb["cells"])
+        assert _sidecars(out)[n]["status"] == "done"
+    assert set(json.loads((out / MANIFEST).read_text())["runs"]) == set(names)
+    md = (out / "summary.md").read_text()
+    assert "NOT the paper's benchmark" in md and "stand-in" in md and "MyGO (paper)" in md
+    assert len(list((out / "figures").glob("*.png"))) == 3  # one curve figure + two heatmaps
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("split-*")}
+    assert main([str(spec), "--out", str(out), "--no-progress", "--no-figures"]) == 0
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("split-*")} == stamps  # nothing re-executed
+
+
+def test_dask_sweep_on_a_real_local_cluster(tmp_path: Path, tiny_agnews: Path) -> None:
+    spec, base = load_spec(str(_spec(tmp_path / "s.json", tiny_agnews, [0, 1])))
+    runs = expand_spec(spec, base)
+    out = tmp_path / "out"
+    report = run_sweep(runs, out, executor="dask", workers=2, progress=False)
+    assert (len(report.done), len(report.skipped), len(report.failed)) == (2, 0, 0)
+    for rec in report.done:
+        assert rec["worker"].startswith("tcp://127.0.0.1:")  # ran as a task on the LocalCluster
+        assert RunResult.load(out / rec["result"]).seed == rec["parameters"]["seed"]
+    again = run_sweep(runs, out, executor="dask", workers=1, progress=False)
+    assert (len(again.done), len(again.skipped)) == (0, 2)
+
+
+def test_failed_run_is_recorded_others_go_on_exit_1(tmp_path: Path, tiny_agnews: Path) -> None:
+    broken = tmp_path / "broken"
+    (broken / "ag_news_csv").mkdir(parents=True)
+    for name in ("train.csv", "test.csv"):
+        (broken / "ag_news_csv" / name).write_text('"7","a","b"\n', encoding="utf-8")
+    good = {"benchmark": "split-agnews", "method": "finetune", "profile": "quick", "device": "cpu",
+            "data_root": str(tiny_agnews), "seed": 0}
+    spec = tmp_path / "s.json"
+    spec.write_text(json.dumps({"grid": [{**good, "data_root": str(broken), "seed": 5}, good]}), encoding="utf-8")
+    out = tmp_path / "out"
+    proc = _cli(str(spec), "--out", str(out), "--no-figures")
+    assert proc.returncode == 1, proc.stderr
+    assert _counts(proc.stdout) == (1, 0, 1)
+    rec = _sidecars(out)["split-agnews__finetune__quick__eval-test__seed5"]
+    assert rec["status"] == "failed" and "DataError" in rec["error"] and "label" in rec["error"]
+    assert (out / rec["notebook"]).is_file() and "FAILED split-agnews__finetune__quick__eval-test__seed5" in proc.stdout
+    assert (out / "split-agnews__finetune__quick__eval-test__seed0.json").is_file()
+    manifest = json.loads((out / MANIFEST).read_text())["runs"]
+    stem = "split-agnews__finetune__quick__eval-test__seed"
+    assert {k: v["status"] for k, v in manifest.items()} == {f"{stem}5": "failed", f"{stem}0": "done"}
+
+
+def test_killed_sweep_restarts_without_redoing_completed_runs(tmp_path: Path, tiny_agnews: Path) -> None:
+    spec = _spec(tmp_path / "s.json", tiny_agnews, [0, 1, 2])
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "mygo_nb", "reproduce", str(spec), "--out", str(out),
+                             "--no-progress", "--no-figures"], cwd=REPO, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while not any(r["status"] == "done" for r in _sidecars(out).values()) if out.is_dir() else True:
+            assert proc.poll() is None, "the sweep ended before it could be killed"
+            assert time.monotonic() < deadline, "no run finished in time"
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its kernel, mid-way
+        proc.wait()
+    completed = {n for n, r in _sidecars(out).items() if r["status"] == "done"}
+    assert 1 <= len(completed) < 3
+    stamps = {n: (out / f"{n}.json").stat().st_mtime_ns for n in completed}
+    rerun = _cli(str(spec), "--out", str(out), "--no-figures")
+    assert rerun.returncode == 0, rerun.stderr
+    assert _counts(rerun.stdout) == (3 - len(completed), len(completed), 0)
+    assert {n: (out / f"{n}.json").stat().st_mtime_ns for n in completed} == stamps
+    assert {n for n, r in _sidecars(out).items() if r["status"] == "done"} == {
+        f"split-agnews__finetune__quick__eval-test__seed{s}" for s in range(3)}
+
+
+def test_two_concurrent_sweeps_into_one_folder_lose_nothing(tmp_path: Path, tiny_agnews: Path) -> None:
+    out = tmp_path / "out"
+    a = _spec(tmp_path / "a.json", tiny_agnews, [0, 1])
+    b = _spec(tmp_path / "b.json", tiny_agnews, [1, 2])
+    cmd = [sys.executable, "-m", "mygo_nb", "reproduce", "--out", str(out), "--no-progress", "--no-figures"]
+    procs = [subprocess.Popen([*cmd, str(s)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for s in (a, b)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
+    counts = [_counts(o[0]) for o in outs]
+    # seed 1 is in both sweeps: executed once (by whichever got its lock first), skipped by the other
+    assert sum(c[0] for c in counts) == 3 and sum(c[1] for c in counts) == 1
+    names = {f"split-agnews__finetune__quick__eval-test__seed{s}" for s in range(3)}
+    assert set(json.loads((out / MANIFEST).read_text())["runs"]) == names
+    assert {n for n, r in _sidecars(out).items() if r["status"] == "done"} == names
+    assert sorted(RunResult.load(out / f"{n}.json").seed for n in names) == [0, 1, 2]
+    assert "n | T1" in (out / "summary.md").read_text() and "| 3 |" in (out / "summary.md").read_text()
+
+
+# ------------------------------------------------------------------------------------------ aggregation
+
+
+def _result(method: str, variant: str | None, seed: int, R: list[list[float | None]], *, eval_on: str = "train",
+            benchmark: str = "split-mnist", canonical: bool | None = None) -> RunResult:
+    from mygo_nb.metrics import summarize
+
+    data: dict = {"source": "synthetic"}
+    if canonical is not None:
+        data["canonical"] = canonical
+        data["root"] = "/x/agnews_dev"
+    return RunResult(benchmark=benchmark, method=method, variant=variant, scenario="task", profile="paper",
+                     config={}, seed=seed, device="cpu", eval_on=eval_on, accuracy_matrix=R, metrics=summarize(R),
+                     timings={"total_seconds": 1.0}, data=data)
+
+
+def test_aggregation_mean_std_against_hand_computed(tmp_path: Path) -> None:
+    # two seeds of mygo/reference (canonical AG News), one fine-tuning run on the AG News stand-in, and one
+    # fine-tuning run evaluated on test on a 2-task "split-mnist" (the paper's 5-task rows get padded columns)
+    _result("mygo", "reference", 0, [[90.0, None], [80.0, 100.0]], benchmark="split-agnews",
+            canonical=True).save(tmp_path / "a.json")
+    _result("mygo", "reference", 1, [[94.0, None], [84.0, 96.0]], benchmark="split-agnews",
+            canonical=True).save(tmp_path / "b.json")
+    _result("finetune", None, 3, [[90.0, None], [70.0, 80.0]], benchmark="split-agnews",
+            canonical=False).save(tmp_path / "c.json")
+    _result("finetune", None, 0, [[99.0, None], [50.0, 98.0]], eval_on="test").save(tmp_path / "d.json")
+    (tmp_path / "x.sweep.json").write_text(json.dumps({"status": "done"}))  # records are not results
+    groups = aggregate(tmp_path, figures=True)
+    assert [(g.benchmark, g.data, g.label, g.eval_on, len(g.runs)) for g in groups] == [
+        ("split-agnews", "canonical", "mygo/reference", "train", 2),
+        ("split-agnews", "stand-in (agnews_dev)", "finetune", "train", 1),
+        ("split-mnist", "canonical", "finetune", "test", 1)]
+    rows = list(csv.DictReader((tmp_path / "summary.csv").open()))
+    mine = {(r["metric"], r["index"]): r for r in rows if r["method"] == "mygo"}
+    # final per task: T1 (80, 84) -> 82 ± 2.828; T2 (100, 96) -> 98 ± 2.828; averages (90, 90) -> 90 ± 0
+    assert float(mine[("final_accuracy", "1")]["mean"]) == pytest.approx(82.0)
+    assert float(mine[("final_accuracy", "1")]["std"]) == pytest.approx(8**0.5, abs=1e-4)
+    assert float(mine[("final_accuracy", "2")]["mean"]) == pytest.approx(98.0)
+    assert float(mine[("average_accuracy", "")]["mean"]) == pytest.approx(90.0)
+    assert float(mine[("average_accuracy", "")]["std"]) == pytest.approx(0.0)
+    # curve after T1: (90, 94) -> 92 ± 2.828; BWT: (80-90, 84-94) -> -10 ± 0
+    assert float(mine[("average_accuracy_curve", "1")]["mean"]) == pytest.approx(92.0)
+    assert float(mine[("average_accuracy_curve", "1")]["std"]) == pytest.approx(8**0.5, abs=1e-4)
+    assert float(mine[("backward_transfer", "")]["mean"]) == pytest.approx(-10.0)
+    assert mine[("average_accuracy", "")]["paper"] == "75.03" and mine[("final_accuracy", "1")]["paper"] == "76.64"
+    assert mine[("average_accuracy", "")]["seeds"] == "0 1" and mine[("average_accuracy", "")]["n"] == "2"
+    assert {r["data"] for r in rows if r["method"] == "finetune" and r["benchmark"] == "split-agnews"} == {
+        "stand-in (agnews_dev)"}
+    md = (tmp_path / "summary.md").read_text()
+    assert ("| mygo/reference (ours, MyGO) | train | paper | 2 | 82.00 ± 2.83 | 98.00 ± 2.83 | 90.00 ± 0.00 "
+            "| -10.00 ± 0.00 |") in md
+    assert "| MyGO (paper) | train |  |  | 76.64 | 73.43 | 75.03 |  |" in md
+    assert "## split-agnews — data: stand-in (agnews_dev)" in md and "NOT the paper's benchmark" in md
+    assert "| Fine-tuning (paper) | train |  |  | 43.85 | 69.59 | 21.90 | 95.44 | 99.61 | 66.08 |  |" in md
+    assert "| finetune (ours, Fine-tuning) | test | paper | 1 | 50.00 | 98.00 |  |  |  | 74.00 | -49.00 |" in md
+    figs = sorted(p.name for p in (tmp_path / "figures").glob("*.png"))
+    assert len(figs) == 6 and sum("average-accuracy" in f for f in figs) == 3
