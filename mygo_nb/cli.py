@@ -36,6 +36,32 @@ def _check_writable(path: Path) -> None:
         raise ConfigError(f"--out {path} is a folder; give a file name such as {path / 'result.json'}")
 
 
+def _checkpoint_dir(args: argparse.Namespace) -> Path | None:
+    """``--checkpoint-dir``, else ``OUT.ckpt/`` beside ``--out``, else none; checked for writing."""
+    if args.no_checkpoint:
+        if args.resume or args.checkpoint_dir:
+            raise ConfigError("--no-checkpoint contradicts --resume / --checkpoint-dir; drop one of them")
+        return None
+    if args.checkpoint_dir:
+        folder = Path(args.checkpoint_dir)
+    elif args.out:
+        folder = Path(args.out).with_suffix(".ckpt")
+    elif args.resume:
+        raise ConfigError("--resume needs --out or --checkpoint-dir to find the checkpoint")
+    else:
+        return None
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"checkpoint folder {folder} is a file; choose another --checkpoint-dir")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".mygo-write-test-"):
+            pass
+    except OSError as e:
+        raise ConfigError(f"cannot write checkpoints into {folder} ({e.strerror or e}); "
+                          "choose another --checkpoint-dir or pass --no-checkpoint") from None
+    return folder
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="mygo_nb", description="MyGO lifelong learning: reproduce the paper and its baselines.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -51,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--eval-on", choices=EVAL_SPLITS, default="test",
                    help="evaluate on the test split (default) or the training subsets, as the reference code")
     r.add_argument("--out", default=None, help="write the JSON record here")
+    r.add_argument("--checkpoint-dir", default=None,
+                   help="save the run's state here after every task (default with --out: OUT's name + .ckpt/)")
+    r.add_argument("--no-checkpoint", action="store_true", help="do not write checkpoints")
+    r.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run from its newest checkpoint (same options and seed)")
     r.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
     t = sub.add_parser("paper-table", help="reproduce the paper's Tables 1-2 (reference semantics) beside its numbers")
@@ -101,9 +132,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             if args.out:
                 _check_writable(Path(args.out))
+            ckpt = _checkpoint_dir(args)
             result = run_experiment(args.benchmark, args.method, args.variant, args.profile, seed=args.seed,
                                     device=args.device, data_root=args.data_root, eval_on=args.eval_on,
-                                    progress=not args.no_progress, out=args.out)
+                                    progress=not args.no_progress, out=args.out, checkpoint_dir=ckpt,
+                                    resume=args.resume)
             print(result.summary())
             if args.out:
                 print(f"wrote {os.path.relpath(args.out)}")

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from .checkpoint import Checkpointer, run_fingerprint
 from .config import BENCHMARKS, EVAL_SPLITS, PROFILES, ConfigError, Profile, check_choice
 from .data import Benchmark, load_benchmark
 from .methods import METHODS, VARIANTS, MethodRun, Stream, make_learner, run_method
@@ -39,8 +40,13 @@ def seed_everything(seed: int, device: torch.device) -> tuple[torch.Generator, t
 
 
 def run(bench: Benchmark, method: str, variant: str | None = None, profile: str | Profile = "paper", *,
-        seed: int = 0, eval_on: str = "test", progress: bool = True) -> RunResult:
-    """Run ``method`` on an already-loaded benchmark and return its record."""
+        seed: int = 0, eval_on: str = "test", progress: bool = True,
+        checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False) -> RunResult:
+    """Run ``method`` on an already-loaded benchmark and return its record.
+
+    With ``checkpoint_dir``, the run's state is saved there after every task (`mygo_nb.checkpoint`);
+    ``resume=True`` continues from the newest checkpoint there, if any.
+    """
     check_choice("method", method, METHODS)
     if method in VARIANTS:
         variant = check_choice("variant", variant or VARIANTS[method][0], VARIANTS[method])
@@ -52,7 +58,13 @@ def run(bench: Benchmark, method: str, variant: str | None = None, profile: str 
     rng, host = seed_everything(seed, bench.device)
     stream = Stream(prof.train, rng, host, progress, bench.n_tasks)
     learner = make_learner(method, bench, stream, variant)
-    out: MethodRun = run_method(learner, bench, stream, eval_on)
+    ckpt = None
+    if checkpoint_dir is not None:
+        ckpt = Checkpointer(checkpoint_dir, run_fingerprint(bench, method, variant, prof.to_dict(), seed, eval_on),
+                            resume=resume)
+    elif resume:
+        raise ConfigError("resume=True needs a checkpoint_dir (CLI: --resume needs --out or --checkpoint-dir)")
+    out: MethodRun = run_method(learner, bench, stream, eval_on, ckpt)
     return _record(bench, method, variant, prof, seed, eval_on, out, time.perf_counter() - t0)
 
 
@@ -86,13 +98,18 @@ def _record(bench: Benchmark, method: str, variant: str | None, prof: Profile, s
 def run_experiment(benchmark: str = "split-mnist", method: str = "mygo", variant: str | None = None,
                    profile: str = "paper", *, seed: int = 0, device: str = "auto",
                    data_root: str | os.PathLike[str] | None = None, eval_on: str = "test",
-                   progress: bool = True, out: str | os.PathLike[str] | None = None) -> RunResult:
-    """Load the benchmark, run the method, optionally save the JSON record to ``out``."""
+                   progress: bool = True, out: str | os.PathLike[str] | None = None,
+                   checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False) -> RunResult:
+    """Load the benchmark, run the method, optionally save the JSON record to ``out``.
+
+    ``checkpoint_dir`` / ``resume``: checkpoint after every task and continue an interrupted run (see `run`).
+    """
     check_choice("benchmark", benchmark, BENCHMARKS)
     prof = PROFILES[check_choice("profile", profile, tuple(PROFILES))]
     dev = resolve_device(device)
     bench = load_benchmark(benchmark, data_root, max_train_per_class=prof.max_train_per_class, device=dev)
-    result = run(bench, method, variant, prof, seed=seed, eval_on=eval_on, progress=progress)
+    result = run(bench, method, variant, prof, seed=seed, eval_on=eval_on, progress=progress,
+                 checkpoint_dir=checkpoint_dir, resume=resume)
     if out is not None:
         result.save(Path(out))
     return result

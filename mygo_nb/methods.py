@@ -20,7 +20,7 @@ import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +42,9 @@ from .models import (
     set_extractor_trainable,
 )
 from .phases import FeatureCache, encode, sleep, wake
+
+if TYPE_CHECKING:
+    from .checkpoint import Checkpointer
 
 __all__ = ["METHODS", "VARIANTS", "Finetune", "Joint", "MyGO", "Stream", "evaluate", "make_learner", "run_method"]
 
@@ -261,21 +264,33 @@ class MethodRun:
     learner: Any = None
 
 
-def run_method(learner: Learner, bench: Benchmark, s: Stream, eval_on: str = "test") -> MethodRun:
-    """Feed ``bench``'s stream to ``learner`` and evaluate every seen task after each stage."""
+def run_method(learner: Learner, bench: Benchmark, s: Stream, eval_on: str = "test",
+               checkpoint: Checkpointer | None = None) -> MethodRun:
+    """Feed ``bench``'s stream to ``learner`` and evaluate every seen task after each stage.
+
+    With a `~mygo_nb.checkpoint.Checkpointer`, the state is saved after every stage and a resumed run
+    starts after the newest checkpoint's stage.
+    """
     T = bench.n_tasks
     out = MethodRun(R=[], learner=learner)
+    done = checkpoint.restore(learner, out, 1 if isinstance(learner, Joint) else T) if checkpoint else 0
     if isinstance(learner, Joint):
+        if done:
+            return out
         out.stages.append(learner.learn_all(bench.tasks))
         t0 = time.perf_counter()
         out.R.append(evaluate(learner.net, bench.tasks, learner.head_for, eval_on))  # type: ignore[arg-type]
         out.eval_seconds = time.perf_counter() - t0
+        if checkpoint:
+            checkpoint.save(learner, out)
         return out
-    for task in bench.tasks:
+    for task in bench.tasks[done:]:
         out.stages.append(learner.learn(task))
         t0 = time.perf_counter()
         row = evaluate(learner.net, bench.tasks[: task.index + 1], learner.head_for, eval_on,
                        getattr(learner, "cache", None))
         out.eval_seconds += time.perf_counter() - t0
         out.R.append(row + [None] * (T - len(row)))
+        if checkpoint:
+            checkpoint.save(learner, out)
     return out
