@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import numbers
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,13 +227,24 @@ class Benchmark:
 # --------------------------------------------------------------------------------------------------
 def validate_class_split(split: Sequence[Sequence[int]], n_classes: int) -> tuple[tuple[int, ...], ...]:
     """Check a class split (non-empty tasks, labels in range, no class in two tasks) and freeze it."""
-    from .config import ConfigError
+    from .config import ConfigError, _show
 
+    shape = "a list of tasks, each a list of class indices, e.g. [[0, 1], [2, 3]]"
+    if isinstance(split, (str, bytes)) or not isinstance(split, Iterable):
+        raise ConfigError(f"class split must be {shape}; got {_show(split)}")
+    split = list(split)
     if len(split) == 0:
         raise ConfigError("class split is empty; give at least one task, e.g. [[0, 1], [2, 3]]")
     seen: dict[int, int] = {}
     out = []
     for i, task in enumerate(split):
+        if isinstance(task, (str, bytes)) or not isinstance(task, Iterable):
+            raise ConfigError(f"class split: task {i + 1} is {_show(task)}, not a list of class indices; "
+                              f"give {shape}")
+        task = tuple(task)
+        for c in task:
+            if isinstance(c, bool) or not isinstance(c, numbers.Integral):
+                raise ConfigError(f"class split: task {i + 1} holds {_show(c)}, not a class index (an integer)")
         task = tuple(int(c) for c in task)
         if not task:
             raise ConfigError(f"class split: task {i + 1} has no classes")

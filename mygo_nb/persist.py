@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
@@ -37,8 +38,12 @@ def state_to_safetensors(module: nn.Module, path: str | os.PathLike[str], meta: 
 
 
 def _meta(path: str | os.PathLike[str]) -> dict[str, object]:
-    with safe_open(str(path), framework="pt") as f:
-        raw = (f.metadata() or {}).get("mygo")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get("mygo")
+    except SafetensorError as e:  # e.g. a pickle renamed .safetensors: refused, never executed
+        raise ValueError(f"{path} is not a safetensors file ({e}); it is corrupt or of another format "
+                         "(pickles are never loaded)") from None
     if raw is None:
         raise ValueError(f"{path} is not a mygo-nb safetensors file (no 'mygo' metadata)")
     return json.loads(raw)
