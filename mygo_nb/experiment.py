@@ -16,7 +16,7 @@ from .methods import METHODS, VARIANTS, MethodRun, Stream, make_learner, run_met
 from .metrics import summarize
 from .results import RunResult
 
-__all__ = ["resolve_device", "run", "run_experiment", "seed_everything"]
+__all__ = ["check_method", "resolve_device", "run", "run_experiment", "seed_everything"]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -39,6 +39,16 @@ def seed_everything(seed: int, device: torch.device) -> tuple[torch.Generator, t
     return rng, host
 
 
+def check_method(method: str, variant: str | None) -> str | None:
+    """Validate a method and its variant; return the variant to use (the default one for ``mygo``)."""
+    check_choice("method", method, METHODS)
+    if method in VARIANTS:
+        return check_choice("variant", variant or VARIANTS[method][0], VARIANTS[method])
+    if variant is not None:
+        raise ConfigError(f"method {method!r} has no variants; valid only for: {', '.join(VARIANTS)}")
+    return None
+
+
 def run(bench: Benchmark, method: str, variant: str | None = None, profile: str | Profile = "paper", *,
         seed: int = 0, eval_on: str = "test", progress: bool = True,
         checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False) -> RunResult:
@@ -47,11 +57,7 @@ def run(bench: Benchmark, method: str, variant: str | None = None, profile: str 
     With ``checkpoint_dir``, the run's state is saved there after every task (`mygo_nb.checkpoint`);
     ``resume=True`` continues from the newest checkpoint there, if any.
     """
-    check_choice("method", method, METHODS)
-    if method in VARIANTS:
-        variant = check_choice("variant", variant or VARIANTS[method][0], VARIANTS[method])
-    elif variant is not None:
-        raise ConfigError(f"method {method!r} has no variants; valid only for: {', '.join(VARIANTS)}")
+    variant = check_method(method, variant)
     prof = profile if isinstance(profile, Profile) else PROFILES[check_choice("profile", profile, tuple(PROFILES))]
     check_choice("eval split", eval_on, EVAL_SPLITS)
     t0 = time.perf_counter()
@@ -105,6 +111,8 @@ def run_experiment(benchmark: str = "split-mnist", method: str = "mygo", variant
     ``checkpoint_dir`` / ``resume``: checkpoint after every task and continue an interrupted run (see `run`).
     """
     check_choice("benchmark", benchmark, BENCHMARKS)
+    check_method(method, variant)  # fail before loading any data
+    check_choice("eval split", eval_on, EVAL_SPLITS)
     prof = PROFILES[check_choice("profile", profile, tuple(PROFILES))]
     dev = resolve_device(device)
     bench = load_benchmark(benchmark, data_root, max_train_per_class=prof.max_train_per_class, device=dev)
