@@ -35,7 +35,8 @@ if [ "$execute" = 1 ]; then
     echo "build_book: executing $nb (paper profile)" >&2
     tmp="$(mktemp --suffix=.ipynb)"
     # Write to a temporary file and replace the notebook only when the whole run succeeded.
-    "${lock[@]}" papermill --cwd notebooks -p profile paper "$nb" "$tmp" || { rm -f "$tmp"; exit 1; }
+    # The notebooks read MYGO_PROFILE; passing no -p keeps papermill from injecting a parameters cell.
+    MYGO_PROFILE=paper "${lock[@]}" papermill --cwd notebooks "$nb" "$tmp" || { rm -f "$tmp"; exit 1; }
     mv "$tmp" "$nb"
   done
 fi

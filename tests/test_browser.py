@@ -1,12 +1,15 @@
 """A real browser on the built book: headless Chromium, served from 127.0.0.1 with every other host blocked.
 
-Checks that the Split-MNIST chapter (notebook 06) paints its text and its PNG figures, shows no traceback,
-and that a saved widget renders from the vendored embed bundle without any network.
+Checks that the Split-MNIST chapter (notebook 06) paints its text and its PNG figures (decoded, laid out and
+visible in a screenshot), shows no traceback, and that a saved widget and math render from the vendored
+bundles without any network.
 """
 
 from __future__ import annotations
 
 import functools
+import html
+import json
 import os
 import re
 import shutil
@@ -37,14 +40,37 @@ def chromium() -> str:
     pytest.skip("no Chromium found (apt-get install -y chromium; scripts/test.sh does it when run as root)")
 
 
+# Injected before </body> of served pages: after load, record every PNG <img>'s decoded size and its place on
+# the page in an attribute that --dump-dom shows (Chromium's DOM dump cannot run a script of ours otherwise).
+PROBE = b"""<script>window.addEventListener("load", () => setTimeout(() => {
+  const pngs = [...document.images].filter(i => /[.]png([?#]|$)/.test(i.src)).map(i => {
+    const r = i.getBoundingClientRect();
+    return {src: i.getAttribute("src"), w: i.naturalWidth, h: i.naturalHeight,
+            x: r.left + scrollX, y: r.top + scrollY, cw: r.width, ch: r.height};
+  });
+  document.documentElement.setAttribute("data-png-probe", JSON.stringify(pngs));
+}, 0));</script>"""
+
+
 class _Server:
-    """A static file server on 127.0.0.1 that records (path, status) of every request."""
+    """A static file server on 127.0.0.1 that records (path, status) of every request and probes HTML pages."""
 
     def __init__(self, root: Path) -> None:
         self.requests: list[tuple[str, int]] = []
         server = self
 
         class Handler(SimpleHTTPRequestHandler):
+            def do_GET(self) -> None:
+                page = Path(self.translate_path(self.path))
+                if page.suffix != ".html" or not page.is_file():
+                    return super().do_GET()
+                body = page.read_bytes().replace(b"</body>", PROBE + b"</body>", 1)
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
                 server.requests.append((self.path.split("?")[0], int(code) if str(code).isdigit() else 0))
 
@@ -59,6 +85,13 @@ class _Server:
 
     def served(self, suffix: str) -> list[str]:
         return [p for p, code in self.requests if p.endswith(suffix) and code == 200]
+
+
+def png_probe(dom: str) -> list[dict]:
+    """The PNG images the probe saw: src, decoded size (w, h) and box on the page (x, y, cw, ch)."""
+    found = re.search(r'data-png-probe="([^"]*)"', dom)
+    assert found, "the page never finished loading (no probe result in the DOM)"
+    return json.loads(html.unescape(found.group(1)))
 
 
 @pytest.fixture
@@ -107,21 +140,27 @@ def test_split_mnist_chapter_renders_its_figures(serve, tmp_path: Path) -> None:
 
     dom = browse(url)
     assert "Split-MNIST" in dom and "</html>" in dom
-    pngs = [src for src in _img_sources(dom) if src.split("?")[0].endswith(".png")]
-    assert pngs, "the chapter has no PNG figure (were the notebook's outputs committed?)"
-    assert server.served(".png"), f"the browser fetched no PNG; requests: {server.requests}"
-    for marker in ("Traceback (most recent call last)", 'class="output traceback', "ename"):
+    assert [s for s in _img_sources(dom) if s.split("?")[0].endswith(".png")], (
+        "the chapter has no PNG figure (were the notebook's outputs committed?)")
+    for marker in ("Traceback (most recent call last)", 'class="output traceback'):
         assert marker not in dom, f"the page shows an error output ({marker!r})"
     assert not [p for p, code in server.requests if code >= 400 and p != "/favicon.ico"], server.requests
+    figures = [f for f in png_probe(dom) if f["w"] > 0 and f["cw"] >= 100 and f["ch"] >= 100]
+    assert figures, f"no PNG figure was decoded and laid out: {png_probe(dom)}"
 
+    # Screenshot down to the bottom of the first figure; the figure's box must be painted, not blank.
+    fig = figures[0]
+    x0, y0, x1, y1 = (round(v) for v in (fig["x"], fig["y"], fig["x"] + fig["cw"], fig["y"] + fig["ch"]))
     shot = tmp_path / "06_split_mnist.png"
-    browse(url, screenshot=shot)
-    pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
-    inked = float((pixels < 200).mean())
-    assert pixels.std() > 20 and 0.01 < inked < 0.9, f"blank-looking screenshot: std {pixels.std():.1f}, ink {inked}"
+    browse(url, screenshot=shot, height=min(y1 + 200, 16000))
+    page = np.asarray(Image.open(shot).convert("L"), dtype=np.float64)
+    assert page.std() > 20, f"blank-looking page: pixel std {page.std():.1f}"
+    box = page[y0:y1, x0:x1]
+    assert box.size and box.std() > 20 and (box < 128).mean() > 0.005, (
+        f"the figure's box {x0, y0, x1, y1} looks blank: std {box.std():.1f}")
     keep = os.environ.get("MYGO_KEEP_SCREENSHOT")
     if keep:
-        shutil.copy(shot, keep)
+        Image.open(shot).crop((0, max(0, y0 - 300), page.shape[1], y1 + 100)).save(keep)
 
 
 def test_saved_widget_renders_offline_from_the_vendored_bundle(serve) -> None:
