@@ -203,8 +203,9 @@ def drift_bars(results: Mapping[str, RunResult]) -> Figure:
 
 def accuracy_heatmaps(results: Mapping[str, RunResult]) -> Figure:
     """One accuracy matrix per run: row = after training task i, column = task j (notebook 06)."""
-    fig, axes = plt.subplots(1, len(results), figsize=(3.6 * len(results), 3.3), squeeze=False)
-    for ax, (label, r) in zip(axes[0], results.items(), strict=True):
+    fig, axes = plt.subplots(1, len(results), figsize=(3.2 * len(results) + 1.2, 3.3), squeeze=False,
+                             layout="constrained")
+    for k, (ax, (label, r)) in enumerate(zip(axes[0], results.items(), strict=True)):
         R = np.array([[np.nan if a is None else a for a in row] for row in r.accuracy_matrix], dtype=float)
         im = ax.imshow(R, vmin=0, vmax=100, cmap="viridis")
         for i in range(R.shape[0]):
@@ -216,7 +217,8 @@ def accuracy_heatmaps(results: Mapping[str, RunResult]) -> Figure:
         rows = ["all" if R.shape[0] == 1 else f"T{i + 1}" for i in range(R.shape[0])]
         ax.set_yticks(range(R.shape[0]), rows)
         ax.set_xlabel("evaluated on task")
-        ax.set_ylabel("after training")
+        if k == 0:
+            ax.set_ylabel("after training")
         ax.set_title(f"{label} ({r.eval_on})", fontsize=9)
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="accuracy (%)")
     return fig
@@ -234,7 +236,8 @@ def average_accuracy_curves(curves: Mapping[str, Sequence[Sequence[float]]],
         if len(a) > 1:
             ax.fill_between(x, a.min(0), a.max(0), color=_color(label, i), alpha=0.2)
     for i, (label, vals) in enumerate((paper or {}).items()):
-        ax.plot(np.arange(1, len(vals) + 1), vals, "x--", color=f"C{(i + 4) % 10}", label=f"{label} (paper)")
+        color = {"MyGO": COLORS["mygo/reference"], "Fine-tuning": COLORS["finetune"]}.get(label, f"C{(i + 4) % 10}")
+        ax.plot(np.arange(1, len(vals) + 1), vals, "x--", color=color, alpha=0.7, label=f"{label} (paper)")
     ax.set_xlabel("tasks learned")
     ax.set_ylabel("average accuracy on seen tasks (%)")
     ax.xaxis.get_major_locator().set_params(integer=True)
