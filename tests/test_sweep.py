@@ -128,10 +128,10 @@ def test_cli_bad_input_exits_2(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------ end to end
 
 
-def test_local_sweep_end_to_end_then_rerun_skips(tmp_path: Path, tiny_agnews: Path) -> None:
+def test_local_sweep_two_workers_end_to_end_then_rerun_skips(tmp_path: Path, tiny_agnews: Path) -> None:
     spec = _spec(tmp_path / "s.json", tiny_agnews, [0], ["mygo/reference", "finetune"])
     out = tmp_path / "out"
-    assert main([str(spec), "--out", str(out), "--no-progress"]) == 0
+    assert main([str(spec), "--out", str(out), "--no-progress", "--workers", "2"]) == 0  # two worker processes
     names = ["split-agnews__mygo-reference__quick__eval-test__seed0", "split-agnews__finetune__quick__eval-test__seed0"]
     for n in names:
         r = RunResult.load(out / f"{n}.json")
@@ -139,6 +139,7 @@ def test_local_sweep_end_to_end_then_rerun_skips(tmp_path: Path, tiny_agnews: Pa
         nb = json.loads((out / f"{n}.ipynb").read_text())
         assert any("injected-parameters" in c["metadata"].get("tags", []) for c in nb["cells"])
         assert _sidecars(out)[n]["status"] == "done"
+        assert _sidecars(out)[n]["worker"] != f"pid {os.getpid()}"  # ran in a worker process
     assert set(json.loads((out / MANIFEST).read_text())["runs"]) == set(names)
     md = (out / "summary.md").read_text()
     assert "NOT the paper's benchmark" in md and "stand-in" in md and "MyGO (paper)" in md
