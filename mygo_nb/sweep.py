@@ -487,7 +487,11 @@ def run_sweep(runs: Sequence[RunSpec], out_dir: str | os.PathLike[str], *, execu
         bar.update()
         bar.set_postfix(done=len(report.done), skipped=len(report.skipped), failed=len(report.failed))
         if rec["outcome"] == "failed":
-            bar.write(f"FAILED {rec['name']}: {rec['error']}")
+            bar.write(f"FAILED {rec['name']}: {rec['error']}", file=sys.stderr)
+        elif not progress:  # a log line per run instead of the bar
+            n = len(report.done) + len(report.skipped) + len(report.failed)
+            print(f"[{n}/{len(runs)}] {rec['outcome']} {rec['name']} ({rec['seconds']:.1f}s)", file=sys.stderr,
+                  flush=True)
 
     todo = []
     for spec in runs:
