@@ -11,13 +11,14 @@ the book shows them without a kernel.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Sequence
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from IPython.display import HTML, clear_output, display
+from IPython.display import HTML
 from matplotlib import animation
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -27,6 +28,14 @@ from .plotting import image_grid
 from .results import RunResult
 
 __all__ = ["dream_animation", "dream_explorer", "sleep_animation", "sleep_replay", "sleep_state_figure"]
+
+
+def _png(fig: Figure) -> bytes:
+    """The figure as PNG bytes (then closed): widget images carry their pixels in the widget state."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
 
 
 def _class_dreams(mem: GenerativeMemory, cls: int, n: int, seed: int) -> torch.Tensor:
@@ -43,7 +52,7 @@ def dream_explorer(memories: Sequence[GenerativeMemory], class_names: Sequence[S
                       description="memory")
     cls = W.Dropdown(options=[(name, c) for c, name in enumerate(class_names[0])], value=0, description="class")
     seed = W.IntSlider(value=0, min=0, max=9, description="seed")
-    out = W.Output()
+    out = W.Image(format="png")
     cols = 8
 
     def on_task(change: dict) -> None:
@@ -56,10 +65,7 @@ def dream_explorer(memories: Sequence[GenerativeMemory], class_names: Sequence[S
         rows = max(1, n // cols)
         fig = image_grid(x[: rows * cols].reshape(rows, cols, *x.shape[1:]), [""] * rows,
                          f"memory {mem.task + 1}, class {class_names[task.value][cls.value]}, seed {seed.value}")
-        with out:
-            clear_output(wait=True)
-            display(fig)
-        plt.close(fig)
+        out.value = _png(fig)
 
     task.observe(on_task, names="value")
     for w in (task, cls, seed):
@@ -150,14 +156,10 @@ def sleep_replay(result: RunResult, frames: int = 50) -> W.VBox:
                          continuous_update=False, layout=W.Layout(width="60%"))
     play = W.Play(value=step_size, min=step_size, max=len(loss), step=step_size, interval=300, description="replay")
     W.jslink((play, "value"), (slider, "value"))
-    out = W.Output()
+    out = W.Image(format="png")
 
     def draw(*_: object) -> None:
-        fig = sleep_state_figure(result, slider.value)
-        with out:
-            clear_output(wait=True)
-            display(fig)
-        plt.close(fig)
+        out.value = _png(sleep_state_figure(result, slider.value))
 
     slider.observe(draw, names="value")
     draw()
