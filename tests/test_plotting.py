@@ -128,7 +128,12 @@ def test_widgets_and_their_static_twins(memories: list[GenerativeMemory], runs: 
     widgets = pytest.importorskip("mygo_nb.widgets")
     names = [("a", "b"), ("c", "d")]
     box = widgets.dream_explorer(memories, names, n=8)
-    task, cls, _ = box.children[0].children
+    task, cls, seed = box.children[0].children
+    image = box.children[1]
+    assert image.value[:4] == b"\x89PNG"
+    before = image.value
+    seed.value = 5
+    assert image.value != before
     task.value = 1
     assert [o[0] for o in cls.options] == ["c", "d"]
     html = widgets.dream_animation(memories, names, seeds=[0, 1], per_class=2).data
@@ -138,5 +143,8 @@ def test_widgets_and_their_static_twins(memories: list[GenerativeMemory], runs: 
     replay = widgets.sleep_replay(pap, frames=5)
     play, slider = replay.children[0].children
     assert slider.max == total == play.max
+    before = replay.children[1].value
+    slider.value = slider.max
+    assert replay.children[1].value[:4] == b"\x89PNG" and replay.children[1].value != before
     html = widgets.sleep_animation(pap, frames=3).data
     assert "frames[2]" in html and "frames[3]" not in html
