@@ -53,7 +53,7 @@ def test_notebooks_run_at_quick_size(data_root: Path) -> None:
     pytest.importorskip("nbval")
     env = {**os.environ, "MYGO_PROFILE": "quick", "MYGO_DATA": str(data_root), "PYTHONWARNINGS": "ignore"}
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-           "--sanitize-with", str(NOTEBOOKS / "nbval_sanitize.cfg"), "--nbval-current-env",
+           "--nbval-sanitize-with", str(NOTEBOOKS / "nbval_sanitize.cfg"), "--nbval-current-env",
            *[str(p) for p in _notebooks()]]
     proc = subprocess.run(cmd, cwd=NOTEBOOKS, env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
