@@ -255,10 +255,10 @@ def method_bars(table: Mapping[str, Sequence[float]], ylabel: str = "average acc
         v = np.asarray(vals, dtype=float)
         ax.bar(i, v.mean(), color=_color(label, i), alpha=0.85)
         ax.scatter(np.full(len(v), i), v, color="k", s=10, zorder=3)
-        ax.text(i, v.mean() + 1, f"{v.mean():.1f}", ha="center", fontsize=8)
+        ax.text(i, v.max() + 2.5, f"{v.mean():.1f}", ha="center", fontsize=8)
     ax.set_xticks(range(len(table)), list(table), rotation=20, ha="right")
     ax.set_ylabel(ylabel)
-    ax.set_ylim(0, 105)
+    ax.set_ylim(0, 110)
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()
