@@ -145,7 +145,7 @@ def _check_seeds(v: list[Any]) -> None:
 
 
 _STR, _OPT_STR, _INT, _BOOL, _LIST = (str,), (str, type(None)), (int,), (bool,), (list, tuple)
-#: Every parameter a notebook may take: name -> (allowed types, extra check or None).
+#: Every parameter a notebook may take, as name -> (allowed types, extra check or None).
 NOTEBOOK_PARAMS: dict[str, tuple[tuple[type, ...], Any]] = {
     "benchmark": (_STR, _choice_of("benchmark", BENCHMARKS)),
     "method": (_STR, _choice_of("method", _methods)),

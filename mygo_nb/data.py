@@ -344,7 +344,7 @@ def benchmark_from_dataset(train: Any, test: Any, split: Sequence[Sequence[int]]
 # --------------------------------------------------------------------------------------------------
 # Split-MNIST
 # --------------------------------------------------------------------------------------------------
-#: IDX element types: type code -> big-endian numpy dtype.
+#: IDX element types, as type code -> big-endian numpy dtype.
 IDX_DTYPES: dict[int, str] = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 

@@ -116,7 +116,7 @@ class RunSpec:
 
     @property
     def key(self) -> str:
-        """Content hash of the notebook's cells and the parameters: equal keys = the same run."""
+        """Content hash of the notebook's cells and the parameters; equal keys = the same run."""
         payload = json.dumps({"notebook": self.notebook_sha, "parameters": self.parameters()}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()
 
