@@ -31,7 +31,9 @@ def _check_writable(path: Path) -> None:
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".mygo-write-test-"):
             pass
     except OSError as e:
-        raise ConfigError(f"cannot write the output {path} ({e.strerror or e}); choose another --out") from None
+        blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        why = f"{blocker} is a file, not a folder" if blocker else (e.strerror or str(e))
+        raise ConfigError(f"cannot write the output {path} ({why}); choose another --out") from None
     if path.is_dir():
         raise ConfigError(f"--out {path} is a folder; give a file name such as {path / 'result.json'}")
 

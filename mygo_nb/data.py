@@ -445,18 +445,18 @@ def read_agnews_csv(path: str | os.PathLike[str]) -> tuple[list[str], np.ndarray
         with open(path, newline="", encoding="utf-8") as f:
             for lineno, row in enumerate(csv.reader(f), start=1):
                 if len(row) != 3:
-                    raise DataError(f"{path.name}, row {lineno}: expected 3 fields (label, title, description), "
+                    raise DataError(f"{path}, row {lineno}: expected 3 fields (label, title, description), "
                                     f"got {len(row)}; the file is truncated or not an AG News CSV")
                 if row[0] not in ("1", "2", "3", "4"):
-                    raise DataError(f"{path.name}, row {lineno}: label {row[0][:20]!r} is not one of 1, 2, 3, 4")
+                    raise DataError(f"{path}, row {lineno}: label {row[0][:20]!r} is not one of 1, 2, 3, 4")
                 labels.append(int(row[0]) - 1)
                 texts.append(row[1] + " " + row[2])
     except UnicodeDecodeError as e:
-        raise DataError(f"{path.name} is not UTF-8 text ({e.reason} at byte {e.start}); the file is corrupt") from None
+        raise DataError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start}); the file is corrupt") from None
     except csv.Error as e:
-        raise DataError(f"{path.name} is not valid CSV ({e}); the file is truncated or corrupt") from None
+        raise DataError(f"{path} is not valid CSV ({e}); the file is truncated or corrupt") from None
     if not texts:
-        raise DataError(f"{path.name} is empty")
+        raise DataError(f"{path} is empty")
     return texts, np.asarray(labels, dtype=np.int64)
 
 
