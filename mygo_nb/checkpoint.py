@@ -219,6 +219,8 @@ class Checkpointer:
             if stage != keep:
                 for p in self._paths(stage):
                     p.unlink(missing_ok=True)
+        for tmp in self.folder.glob(".stage-*.tmp"):  # left by a kill in the middle of a write
+            tmp.unlink(missing_ok=True)
 
     def save(self, learner: Learner, out: MethodRun) -> Path:
         """Write the checkpoint after stage ``len(out.stages)``; returns its JSON path."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import http.server
 import json
-import os
 import pickle
 import re
 import shutil
@@ -26,7 +25,7 @@ from mygo_nb import data as data_mod
 from mygo_nb import persist
 from mygo_nb.checkpoint import CheckpointError, flatten_optimizer, read_safetensors, unflatten_optimizer
 from mygo_nb.cli import main
-from mygo_nb.config import ConfigError, Profile, TrainConfig
+from mygo_nb.config import ConfigError, Profile, TrainConfig, check_notebook_params
 from mygo_nb.data import (
     Benchmark,
     DataError,
@@ -212,6 +211,37 @@ def test_fresh_run_clears_old_checkpoints_and_resume_without_one_starts_over(ima
     _same_run(r, again)
 
 
+def test_leftover_temp_files_are_removed(image3, tmp_path):
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    (folder / ".stage-002.safetensors.tmp").write_bytes(b"half a file")
+    (folder / ".stage-002.json.abc123.tmp").write_text("{")
+    run(image3, "finetune", None, TINY, seed=3, progress=False, checkpoint_dir=folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["stage-003.json", "stage-003.safetensors"]
+
+
+def test_check_notebook_params_uses_the_notebooks_parameters_cell(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    cell = nbformat.v4.new_code_cell('profile = "quick"\nseed = 0\n')
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell, nbformat.v4.new_code_cell("print(seed)")]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    assert check_notebook_params(path, {"seed": 2}) == {"seed": 2}
+    with pytest.raises(ConfigError, match=r"unknown notebook parameter 'sed' \(did you mean 'seed'\?\); "
+                                          r"valid names: profile, seed$"):
+        check_notebook_params(path, {"sed": 2})
+    with pytest.raises(ConfigError, match=r"notebook parameter 'seed' must be int, got str '2'"):
+        check_notebook_params(path, {"seed": "2"})
+    nb.cells[0].metadata["tags"] = []
+    nbformat.write(nb, path)
+    with pytest.raises(ConfigError, match="has no cell tagged 'parameters'"):
+        check_notebook_params(path, {})
+
+
 def test_resume_without_a_checkpoint_dir_is_a_config_error(image3):
     with pytest.raises(ConfigError, match="checkpoint_dir"):
         run(image3, "mygo", None, TINY, progress=False, resume=True)
@@ -220,12 +250,9 @@ def test_resume_without_a_checkpoint_dir_is_a_config_error(image3):
 # --------------------------------------------------------------------------------------------------
 # A real process, killed with SIGKILL, then resumed from the command line
 # --------------------------------------------------------------------------------------------------
-_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "mygo_nb", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=300, env=_ENV)
+                          timeout=300)
 
 
 def test_sigkill_then_resume_matches_uninterrupted_run(data_root, tmp_path):
@@ -235,7 +262,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(data_root, tmp_path):
     assert full.returncode == 0, full.stderr
     out = tmp_path / "part.json"
     proc = subprocess.Popen([sys.executable, "-m", "mygo_nb", *args, "--out", str(out)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_ENV)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     marker = tmp_path / "part.ckpt" / "stage-002.json"
     deadline = time.monotonic() + 300
     while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
