@@ -123,6 +123,7 @@ def widget_book() -> Build:
         shutil.copy(ROOT / "_config.yml", src / "_config.yml")
         shutil.copy(ROOT / "book" / "references.bib", src / "book" / "references.bib")
         shutil.copytree(ROOT / "book" / "_static", src / "book" / "_static")
+        shutil.copytree(ROOT / "book" / "_ext", src / "book" / "_ext")
         (src / "_toc.yml").write_text("format: jb-book\nroot: book/widget_check\n")
         nbformat.write(nbformat.from_dict(_widget_notebook()), src / "book" / "widget_check.ipynb")
         _WIDGET_BOOK = build(src, tmp / "out")
