@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import os
 import pickle
 import re
 import shutil
@@ -250,9 +251,13 @@ def test_resume_without_a_checkpoint_dir_is_a_config_error(image3):
 # --------------------------------------------------------------------------------------------------
 # A real process, killed with SIGKILL, then resumed from the command line
 # --------------------------------------------------------------------------------------------------
+# one intra-op thread: on a shared 2-core machine torch's spinning worker threads make a run several times slower
+_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "mygo_nb", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=300)
+                          timeout=600, env=_ENV)
 
 
 def test_sigkill_then_resume_matches_uninterrupted_run(data_root, tmp_path):
@@ -262,9 +267,9 @@ def test_sigkill_then_resume_matches_uninterrupted_run(data_root, tmp_path):
     assert full.returncode == 0, full.stderr
     out = tmp_path / "part.json"
     proc = subprocess.Popen([sys.executable, "-m", "mygo_nb", *args, "--out", str(out)], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_ENV)
     marker = tmp_path / "part.ckpt" / "stage-002.json"
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 600
     while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
