@@ -122,7 +122,20 @@ def _paper_table(args: argparse.Namespace) -> None:
                 r.save(Path(args.out_dir) / f"{args.benchmark}_{r.label.replace('/', '-')}_seed{seed}.json")
             results.append(r)
     print()
-    print(paper_comparison(results, args.benchmark))
+    table = paper_comparison(results, args.benchmark)
+    print(table)
+    if args.out_dir:
+        path = Path(args.out_dir) / f"{args.benchmark}_paper_table.md"
+        path.write_text(paper_table_markdown(table, args.benchmark, args.seeds), encoding="utf-8")
+        print(f"wrote {os.path.relpath(path)}")
+
+
+def paper_table_markdown(table: str, benchmark: str, seeds: Sequence[int]) -> str:
+    """The ``paper-table`` output as a Markdown page (a level-1 title, the command, the tables)."""
+    seed_args = " ".join(str(s) for s in seeds)
+    return (f"# {benchmark}: the paper's Tables 1-2, reproduced (training-subset evaluation, seeds {seed_args})\n\n"
+            f"Produced by `python -m mygo_nb paper-table --benchmark {benchmark} --seeds {seed_args} "
+            f"--out-dir DIR` (paper profile).\n\n{table}\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
