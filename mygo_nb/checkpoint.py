@@ -2,9 +2,9 @@
 
 After each stage of the stream, `Checkpointer.save` writes the run's full state into a folder:
 
-- ``stage-NNN.safetensors``: every tensor -- the net (extractor and heads), each memory's generator,
-  the shared optimiser's tensors (``finetune``), and the three random streams (torch's global stream,
-  the run's device generator and its host generator);
+- ``stage-NNN.safetensors``: every tensor -- the net (extractor and heads), each memory's generator
+  (cGAN or VAE decoder), the shared optimiser's tensors (``finetune``), and the three random streams
+  (torch's global stream, the run's device generator and its host generator);
 - ``stage-NNN.json``: everything else -- the run's *fingerprint* (benchmark, method, profile, seed, data,
   ...), the accuracy-matrix rows and per-stage logs so far, the optimiser's scalar state, and the
   sha256 of the tensor file.
@@ -35,8 +35,8 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from .config import ConfigError
-from .memories import GenerativeMemory, Generator
-from .methods import Finetune, Learner, MethodRun, MyGO
+from .memories import GenerativeMemory, Generator, VAEMemory
+from .methods import Consolidate, Finetune, Learner, MethodRun, MyGO
 from .results import atomic_write_text
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 FORMAT = 1
+_MEMORY_KINDS: dict[str, type[GenerativeMemory]] = {"gan": GenerativeMemory, "vae": VAEMemory}
 _STAGE = re.compile(r"^stage-(\d{3,})\.json$")
 
 
@@ -126,12 +127,12 @@ def _learner_state(learner: Learner) -> tuple[dict[str, Tensor], dict[str, Any]]
     net = learner.net
     tensors = {f"net.{k}": v for k, v in net.state_dict().items()}
     meta: dict[str, Any] = {"learner": type(learner).__name__, "heads": [h.out_features for h in net.heads]}
-    if isinstance(learner, MyGO):
+    if isinstance(learner, MyGO | Consolidate):
         meta["memories"] = []
         for i, m in enumerate(learner.memories):
             g = m.generator
             tensors.update({f"memory.{i}.{k}": v for k, v in g.state_dict().items()})
-            meta["memories"].append({"task": m.task, "z_dim": g.z_dim, "n_classes": g.n_classes,
+            meta["memories"].append({"task": m.task, "kind": m.kind, "z_dim": g.z_dim, "n_classes": g.n_classes,
                                      "out_shape": list(g.out_shape), "hidden": g.net[0].out_features,
                                      "squash": isinstance(g.net[-1], torch.nn.Tanh)})
     if isinstance(learner, Finetune) and learner.opt is not None:
@@ -171,13 +172,16 @@ def _restore_learner(learner: Learner, tensors: dict[str, Tensor], meta: dict[st
         net.add_head(n_out)
     net.load_state_dict(_prefixed(tensors, "net."))
     device = next(net.parameters()).device
-    if isinstance(learner, MyGO):
+    if isinstance(learner, MyGO | Consolidate):
         memories = []
         for i, m in enumerate(meta["memories"]):
             g = Generator(int(m["z_dim"]), int(m["n_classes"]), tuple(m["out_shape"]), int(m["hidden"]),
                           squash=bool(m["squash"]))
             g.load_state_dict(_prefixed(tensors, f"memory.{i}."))
-            memories.append(GenerativeMemory(int(m["task"]), g.to(device).eval()))
+            kind = _MEMORY_KINDS.get(m.get("kind", "gan"))
+            if kind is None:
+                raise CheckpointError(f"checkpoint memory {i} is of unknown kind {m.get('kind')!r}; delete it")
+            memories.append(kind(int(m["task"]), g.to(device).eval()))
         learner.memories = memories
     if isinstance(learner, Finetune) and learner.opt is not None:
         learner.opt.load_state_dict(unflatten_optimizer(_prefixed(tensors, "opt."), meta["optimizer"]))

@@ -11,12 +11,13 @@ import torch
 
 from .checkpoint import Checkpointer, run_fingerprint
 from .config import BENCHMARKS, EVAL_SPLITS, PROFILES, ConfigError, Profile, check_choice
-from .data import Benchmark, load_benchmark
+from .data import Benchmark, Task, TokenBags, load_benchmark
 from .methods import METHODS, VARIANTS, MethodRun, Stream, make_learner, run_method
 from .metrics import summarize
 from .results import RunResult
 
-__all__ = ["check_method", "resolve_device", "run", "run_experiment", "seed_everything"]
+__all__ = ["check_method", "raw_data_bytes", "resolve_device", "run", "run_experiment", "seed_everything",
+           "storage_record"]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -89,7 +90,7 @@ def _record(bench: Benchmark, method: str, variant: str | None, prof: Profile, s
         "per_task": [{k: v["seconds"] for k, v in st["phases"].items()} for st in out.stages],
     }
     traces: dict[str, Any] = {"extractor_drift": [st["extractor_drift"] for st in out.stages]}
-    for key in ("sleep_loss", "sleep_dream_task", "wake", "train_loss"):
+    for key in ("sleep_loss", "sleep_dream_task", "sleep_budget", "wake", "train_loss"):
         if key in out.stages[0]:
             traces[key] = [st[key] for st in out.stages]
     data = {**bench.provenance, "tasks": [list(t.classes) for t in bench.tasks],
@@ -98,7 +99,30 @@ def _record(bench: Benchmark, method: str, variant: str | None, prof: Profile, s
         benchmark=bench.name, method=method, variant=variant, scenario="task", profile=prof.name,
         config=prof.to_dict(), seed=seed, device=str(bench.device), eval_on=eval_on,
         accuracy_matrix=out.R, metrics=summarize(out.R), timings=timings, data=data, traces=traces,
+        storage=storage_record(bench, out.learner),
     )
+
+
+#: How `raw_data_bytes` counts a task's raw training inputs (labels are not counted).
+RAW_DTYPES = {"image": "uint8 pixels (1 B each; MNIST: 784 B per image)",
+              "text": "int32 token ids (4 B each) plus one int32 length per document"}
+
+
+def raw_data_bytes(task: Task) -> int:
+    """Bytes to store ``task``'s raw training inputs as compact tensors (see `RAW_DTYPES`)."""
+    x = task.train.x
+    if isinstance(x, TokenBags):
+        return 4 * (int(x.tokens.numel()) + len(x))
+    return int(x.numel())
+
+
+def storage_record(bench: Benchmark, learner: Any) -> dict[str, Any]:
+    """Per task: bytes of the generative memory stored for it (float32 parameters; 0 for methods
+    without memories), of its raw training data, and of a replay buffer (None: no method keeps one)."""
+    memories = {m.task: m.nbytes() for m in getattr(learner, "memories", [])}
+    per_task = [{"task": t.index, "generator_bytes": memories.get(t.index, 0), "raw_data_bytes": raw_data_bytes(t),
+                 "train_samples": len(t.train), "replay_buffer_bytes": None} for t in bench.tasks]
+    return {"generator_dtype": "float32", "raw_data_dtype": RAW_DTYPES[bench.modality], "per_task": per_task}
 
 
 def run_experiment(benchmark: str = "split-mnist", method: str = "mygo", variant: str | None = None,

@@ -1,5 +1,9 @@
 """Generative memories: one conditional GAN per task, dreaming in the net's dream space (notebook 03).
 
+Notebook 09 (beyond the paper) adds a conditional VAE (`ConditionalVAE`, `vae_step`, `VAEMemory`) of the
+same size class: its decoder is a `Generator` with the same layers, so it dreams the same way and costs
+the same bytes; the encoder is discarded after the wake like the discriminator.
+
 Images: one-hidden-layer (128) MLPs over 784 pixels in [-1, 1] (Tanh output). Text: the same MLPs
 over the 128-d EmbeddingBag space (linear output). Both condition on the task-local class through a
 label embedding of size ``n_classes``. After the wake phase the discriminator is discarded and the
@@ -10,12 +14,26 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["Discriminator", "GenerativeMemory", "Generator", "balanced_labels", "gan_step", "make_gan"]
+__all__ = [
+    "VAE_NOISE",
+    "ConditionalVAE",
+    "Discriminator",
+    "GenerativeMemory",
+    "Generator",
+    "VAEEncoder",
+    "VAEMemory",
+    "balanced_labels",
+    "gan_step",
+    "make_gan",
+    "make_vae",
+    "vae_step",
+]
 
 
 class Generator(nn.Module):
@@ -97,6 +115,7 @@ class GenerativeMemory:
 
     task: int
     generator: Generator
+    kind: ClassVar[str] = "gan"
 
     @property
     def n_classes(self) -> int:
@@ -114,3 +133,70 @@ class GenerativeMemory:
     def nbytes(self) -> int:
         """Storage of the generator's parameters in bytes."""
         return sum(p.numel() * p.element_size() for p in self.generator.parameters())
+
+
+# --------------------------------------------------------------------------------------------------
+# Conditional VAE (notebook 09, beyond the paper)
+# --------------------------------------------------------------------------------------------------
+#: The decoder's Gaussian noise variance, as a fraction of the batch's mean per-dimension data variance.
+VAE_NOISE = 0.05
+
+
+class VAEEncoder(nn.Module):
+    """``q(z | x, c)``: a sample plus a class embedding -> the mean and log-variance of ``z``."""
+
+    def __init__(self, in_shape: tuple[int, ...], n_classes: int, z_dim: int, hidden: int = 128) -> None:
+        super().__init__()
+        self.in_dim, self.z_dim = math.prod(in_shape), z_dim
+        self.embed = nn.Embedding(n_classes, n_classes)
+        self.net = nn.Sequential(nn.Linear(self.in_dim + n_classes, hidden), nn.ReLU(), nn.Linear(hidden, 2 * z_dim))
+
+    def forward(self, x: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+        h = self.net(torch.cat([x.reshape(-1, self.in_dim), self.embed(c)], 1))
+        return h[:, : self.z_dim], h[:, self.z_dim:]
+
+
+class ConditionalVAE(nn.Module):
+    """An encoder ``q(z | x, c)`` and a decoder ``p(x | z, c)``; the decoder is a `Generator`."""
+
+    def __init__(self, encoder: VAEEncoder, decoder: Generator) -> None:
+        super().__init__()
+        self.encoder, self.decoder = encoder, decoder
+
+    def forward(self, x: Tensor, c: Tensor, rng: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """Reconstruction (one reparameterised sample), mean and log-variance of ``q(z | x, c)``."""
+        mu, logvar = self.encoder(x, c)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, device=mu.device, generator=rng)
+        return self.decoder(z, c), mu, logvar
+
+
+def make_vae(dream_shape: tuple[int, ...], n_classes: int, z_dim: int, hidden: int = 128,
+             device: torch.device | str = "cpu") -> ConditionalVAE:
+    """A fresh conditional VAE; as in `make_gan`, images get a Tanh output, embeddings a linear one."""
+    decoder = Generator(z_dim, n_classes, dream_shape, hidden, squash=len(dream_shape) == 3)
+    return ConditionalVAE(VAEEncoder(dream_shape, n_classes, z_dim, hidden), decoder).to(device)
+
+
+def vae_step(vae: ConditionalVAE, opt: torch.optim.Optimizer, real: Tensor, labels: Tensor,
+             rng: torch.Generator) -> tuple[Tensor, Tensor]:
+    """One step on the negative ELBO (Gaussian decoder, standard-normal prior); returns the detached
+    per-sample reconstruction and KL terms.
+
+    The decoder's noise variance is `VAE_NOISE` times the batch's mean per-dimension variance, so the
+    same setting suits pixels in [-1, 1] and the (much smaller) text embeddings.
+    """
+    recon, mu, logvar = vae(real, labels, rng)
+    noise_var = VAE_NOISE * real.detach().flatten(1).var(0, unbiased=False).mean().clamp_min(1e-8)
+    rec = (recon - real).flatten(1).pow(2).sum(1).mean() / (2 * noise_var)
+    kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)).mean()
+    opt.zero_grad(set_to_none=True)
+    (rec + kl).backward()
+    opt.step()
+    return rec.detach(), kl.detach()
+
+
+@dataclass
+class VAEMemory(GenerativeMemory):
+    """A task's memory as the decoder of a conditional VAE: dreams decode ``z ~ N(0, I)`` with a class."""
+
+    kind: ClassVar[str] = "vae"

@@ -9,6 +9,9 @@ stream, evaluates every seen task after each stage and collects an accuracy matr
 - ``mygo`` / ``paper``: the paper's text. The wake trains a separate hippocampal head ``h_t``; the teacher
   is the current net with ``h_t`` as head ``t``; the student gets a fresh head ``t`` and is fully
   trainable during sleep.
+- ``mygo`` / ``consolidate`` and its options ``consolidate-*`` (notebook 09, beyond the paper): a
+  hippocampal copy of the whole net learns the new task; the sleep distils into the student from it and
+  from the pre-wake net (`mygo_nb.consolidate`).
 - ``finetune``: one shared head, the whole net trained on each task in turn (the reference baseline).
 - ``finetune-multihead``: the same with one head per task (the fair task-incremental baseline).
 - ``joint``: every task's data at once, one head per task (the upper bound).
@@ -28,6 +31,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .config import TrainConfig, check_choice
+from .consolidate import CONFIGS as CONSOLIDATE_CONFIGS
+from .consolidate import Consolidate
 from .data import Benchmark, Inputs, Task, TokenBags, take
 from .memories import GenerativeMemory
 from .metrics import accuracy
@@ -46,10 +51,11 @@ from .phases import FeatureCache, encode, sleep, wake
 if TYPE_CHECKING:
     from .checkpoint import Checkpointer
 
-__all__ = ["METHODS", "VARIANTS", "Finetune", "Joint", "MyGO", "Stream", "evaluate", "make_learner", "run_method"]
+__all__ = ["METHODS", "VARIANTS", "Consolidate", "Finetune", "Joint", "MyGO", "Stream", "evaluate", "make_learner",
+           "run_method"]
 
 METHODS: tuple[str, ...] = ("mygo", "finetune", "finetune-multihead", "joint")
-VARIANTS: dict[str, tuple[str, ...]] = {"mygo": ("reference", "paper")}
+VARIANTS: dict[str, tuple[str, ...]] = {"mygo": ("reference", "paper", *CONSOLIDATE_CONFIGS)}
 EVAL_BATCH = 2048
 
 
@@ -97,7 +103,7 @@ class MyGO:
     """MyGO's wake-sleep learner, in the ``reference`` or the ``paper`` variant."""
 
     def __init__(self, bench: Benchmark, s: Stream, variant: str = "reference") -> None:
-        self.variant = check_choice("variant", variant, VARIANTS["mygo"])
+        self.variant = check_choice("variant", variant, ("reference", "paper"))
         self.s = s
         self.net = make_net(bench.modality, bench.vocab_size).to(bench.device)
         set_extractor_trainable(self.net, False)
@@ -217,14 +223,17 @@ class Joint:
                 "train_loss": log["loss"], "extractor_drift": extractor_drift(net, self._init)}
 
 
-Learner = MyGO | Finetune | Joint
+Learner = MyGO | Consolidate | Finetune | Joint
 
 
 def make_learner(method: str, bench: Benchmark, s: Stream, variant: str | None = None) -> Learner:
     """The learner for ``method`` (and ``variant``, for ``mygo`` only)."""
     check_choice("method", method, METHODS)
     if method in VARIANTS:
-        return MyGO(bench, s, variant or VARIANTS[method][0])
+        variant = check_choice("variant", variant or VARIANTS[method][0], VARIANTS[method])
+        if variant in CONSOLIDATE_CONFIGS:
+            return Consolidate(bench, s, CONSOLIDATE_CONFIGS[variant])
+        return MyGO(bench, s, variant)
     if variant is not None:
         raise ValueError(f"method {method!r} has no variants; drop --variant")
     if method == "joint":

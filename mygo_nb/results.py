@@ -1,7 +1,9 @@
 """Run records: a JSON-serialisable result of one run (introduced in notebook 06).
 
 A `RunResult` holds the configuration, data provenance, seed, device, per-phase timings, the accuracy
-matrix and its metrics, the sleep-loss traces, how far the extractor moved, and library versions.
+matrix and its metrics, the sleep-loss traces, how far the extractor moved, library versions, and
+(since notebook 09) a per-task storage account: bytes of generators vs raw task data vs replay buffer.
+Records written before that field existed load with an empty ``storage``.
 Results are written atomically (a temporary file then a rename), so a killed run never leaves half a file.
 """
 
@@ -65,6 +67,7 @@ class RunResult:
     data: dict[str, Any]
     traces: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=library_versions)
+    storage: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
