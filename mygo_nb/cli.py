@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--benchmark", choices=BENCHMARKS, default="split-mnist")
     r.add_argument("--method", choices=METHODS, default="mygo")
     r.add_argument("--variant", choices=sorted({v for vs in VARIANTS.values() for v in vs}), default=None,
-                   help="mygo only: reference (default) or paper")
+                   help="mygo only: reference (default), paper, or consolidate[-option] (beyond the paper)")
     r.add_argument("--profile", choices=tuple(PROFILES), default="paper")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--device", default="auto", help="auto, cpu or cuda")
