@@ -286,3 +286,27 @@ def test_aggregation_mean_std_against_hand_computed(tmp_path: Path) -> None:
     assert "| finetune (ours, Fine-tuning) | test | paper | 1 | 50.00 | 98.00 |  |  |  | 74.00 | -49.00 |" in md
     figs = sorted(p.name for p in (tmp_path / "figures").glob("*.png"))
     assert len(figs) == 6 and sum("average-accuracy" in f for f in figs) == 3
+
+
+# ----------------------------------------------------------------------------------------- the quick preset, real data
+
+
+def test_quick_preset_end_to_end_with_both_executors(tmp_path: Path, data_root: Path) -> None:
+    """The committed `quick` preset on the real data: the local executor, then Dask (a real LocalCluster on
+    127.0.0.1) into another folder; both finish every run, and the same seed on CPU gives the same matrices."""
+    outs = {"local": tmp_path / "local", "dask": tmp_path / "dask"}
+    for executor, out in outs.items():
+        p = _cli("quick", "--out", str(out), "--executor", executor, "--workers", "1", "--device", "cpu",
+                 timeout=900)
+        assert p.returncode == 0, p.stderr[-2000:]
+        n_runs = len(json.loads((out / MANIFEST).read_text())["runs"])
+        assert n_runs == 4 and _counts(p.stdout) == (4, 0, 0), p.stdout[-1000:]
+        md = (out / "summary.md").read_text()
+        assert "## split-mnist" in md and "## split-agnews" in md and "MyGO (paper)" in md
+    workers = {rec["worker"] for rec in _sidecars(outs["dask"]).values()}
+    assert all(w.startswith("tcp://127.0.0.1:") for w in workers), workers
+    for path in sorted(outs["local"].glob("split-*.json")):
+        if path.name.endswith(".sweep.json"):
+            continue
+        a, b = RunResult.load(path), RunResult.load(outs["dask"] / path.name)
+        assert a.accuracy_matrix == b.accuracy_matrix, path.name
