@@ -12,4 +12,4 @@ if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get 
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
     || echo "test: could not install chromium; tests/test_browser.py will skip" >&2
 fi
-python -m pytest "$@"
+python -m pytest --durations=12 "$@"  # the slowest tests, to keep CI time in view
