@@ -14,6 +14,8 @@ seed, split and profile; ``--existing-only`` trains nothing and tabulates the se
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 from pathlib import Path
 
 from mygo_nb.config import BENCHMARKS, PROFILES
@@ -82,11 +84,12 @@ def main() -> None:
     seed_args = " ".join(str(s) for s in args.seeds)
     title = f"{args.benchmark}: every method, {args.eval_on} split, {args.profile} profile, seeds {seed_args}"
     lines = [f"# {title}{stand_in}",
-             "", f"Produced by `python benchmarks/method_table.py --benchmark {args.benchmark} --seeds {seed_args} "
-             f"--eval-on {args.eval_on} --profile {args.profile}`. Forgetting: mean drop (points) from "
+             "", f"Produced by `python benchmarks/method_table.py {shlex.join(sys.argv[1:])}` "
+             f"({args.eval_on} split, {args.profile} profile). Forgetting: mean drop (points) from "
              "each earlier task's best accuracy to its final one; s/run: wall seconds per run on the machine "
              "that ran it; memory: bytes of the stored generative memories after the last task (float32 parameters) "
-             "beside the raw training data they stand for (uint8 pixels or int64 token ids).", "",
+             "beside the raw training data they stand for (uint8 pixels; int32 token ids plus one int32 length per "
+             "document).", "",
              "| method | n | average accuracy (%) | per task (%) | forgetting | memory vs raw data | s/run |",
              "|---|---|---|---|---|---|---|"]
     for spec, n, m, s, per_task, fgt, secs, mem in rows:
