@@ -366,7 +366,8 @@ def execute_run(spec: RunSpec, out_dir: str, kernel_name: str | None = None,
             from papermill.exceptions import PapermillExecutionError
 
             try:
-                pm.execute_notebook(spec.notebook, str(partial), parameters=spec.parameters(str(res)),
+                pm.execute_notebook(os.path.relpath(spec.notebook), os.path.relpath(partial),
+                                    parameters=_relative_paths(spec.parameters(str(res)), Path(spec.notebook).parent),
                                     kernel_name=kernel_name, progress_bar=False, log_output=False,
                                     cwd=str(Path(spec.notebook).parent), execution_timeout=timeout)
             except PapermillExecutionError as e:
@@ -755,6 +756,13 @@ def aggregate(folder: str | os.PathLike[str], *, figures: bool = True) -> list[G
 
 
 # ------------------------------------------------------------------------------------------------ CLI
+
+
+def _relative_paths(params: dict[str, Any], cwd: Path) -> dict[str, Any]:
+    """``params`` with ``data_root`` and ``result_path`` relative to the kernel's folder ``cwd``, so executed
+    notebooks name no machine-specific absolute path (run keys still hash the absolute values)."""
+    return {k: os.path.relpath(v, cwd) if k in ("data_root", "result_path") and v is not None else v
+            for k, v in params.items()}
 
 
 def _data_roots(values: Sequence[str]) -> dict[str | None, str]:
