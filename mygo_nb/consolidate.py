@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -49,6 +49,7 @@ from .models import (
     make_net,
     set_extractor_trainable,
 )
+from .phases import SleepLog
 
 if TYPE_CHECKING:
     from .methods import Stream
@@ -178,15 +179,11 @@ def hippocampal_wake(net: NeocortexNet, task: Task, memory: str, cfg: TrainConfi
 # Sleep: distillation from two teachers
 # --------------------------------------------------------------------------------------------------
 @dataclass
-class ConsolidateSleepLog:
-    """Per-step loss and dreamed task, the budget, the steps run and the phase's wall time."""
+class ConsolidateSleepLog(SleepLog):
+    """`SleepLog` plus the step budget and the steps actually run (an adaptive sleep may stop early)."""
 
-    loss: list[float] = field(default_factory=list)
-    dream_task: list[int] = field(default_factory=list)
     budget: int = 0
     steps: int = 0
-    seconds: float = 0.0
-    samples: int = 0
 
     @property
     def steps_saved(self) -> int:
