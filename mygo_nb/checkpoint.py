@@ -285,11 +285,12 @@ def _short(v: Any, n: int = 60) -> str:
 
 
 def run_fingerprint(bench: Any, method: str, variant: str | None, profile: dict[str, Any], seed: int,
-                    eval_on: str) -> dict[str, Any]:
+                    eval_on: str, scenario: str = "task") -> dict[str, Any]:
     """What identifies a run for resuming: options, seed, device type, data, and the torch version."""
     files = bench.provenance.get("files", {})
+    extra = {} if scenario == "task" else {"scenario": scenario}  # task-scenario checkpoints stay resumable
     return {"format": FORMAT, "benchmark": bench.name, "method": method, "variant": variant, "profile": profile,
-            "seed": seed, "eval_on": eval_on, "device": bench.device.type,
+            "seed": seed, "eval_on": eval_on, **extra, "device": bench.device.type,
             "tasks": [list(t.classes) for t in bench.tasks],
             "sizes": [[len(t.train), len(t.test)] for t in bench.tasks],
             "data_md5": {k: v.get("md5") for k, v in files.items()} if isinstance(files, dict) else None,

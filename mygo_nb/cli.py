@@ -13,6 +13,7 @@ from typing import NoReturn
 from .config import BENCHMARKS, EVAL_SPLITS, PROFILES, ConfigError
 from .data import DataError
 from .methods import METHODS, VARIANTS
+from .scenarios import SCENARIOS
 
 __all__ = ["main"]
 
@@ -72,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--method", choices=METHODS, default="mygo")
     r.add_argument("--variant", choices=sorted({v for vs in VARIANTS.values() for v in vs}), default=None,
                    help="mygo only: reference (default), paper, or consolidate[-option] (beyond the paper)")
+    r.add_argument("--scenario", choices=SCENARIOS, default="task",
+                   help="task (default: the paper's, task identity at test), domain (one shared head) or class "
+                        "(one growing head over all classes, no task identity)")
     r.add_argument("--profile", choices=tuple(PROFILES), default="paper")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -151,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = run_experiment(args.benchmark, args.method, args.variant, args.profile, seed=args.seed,
                                     device=args.device, data_root=args.data_root, eval_on=args.eval_on,
                                     progress=not args.no_progress, out=args.out, checkpoint_dir=ckpt,
-                                    resume=args.resume)
+                                    resume=args.resume, scenario=args.scenario)
             print(result.summary())
             if args.out:
                 print(f"wrote {os.path.relpath(args.out)}")

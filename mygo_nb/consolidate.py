@@ -50,12 +50,13 @@ from .models import (
     set_extractor_trainable,
 )
 from .phases import SleepLog
+from .scenarios import Scenario
 
 if TYPE_CHECKING:
     from .methods import Stream
 
 __all__ = ["CONFIGS", "Consolidate", "ConsolidateConfig", "ConsolidateSleepLog", "consolidating_sleep",
-           "hippocampal_wake"]
+           "hippocampal_wake", "shared_head_sleep"]
 
 MEMORY_KINDS: tuple[str, ...] = ("gan", "vae")
 STUDENT_INITS: tuple[str, ...] = ("hippocampus", "pre-wake")
@@ -114,17 +115,21 @@ CONFIGS: dict[str, ConsolidateConfig] = {
 # Wake: a hippocampal copy of the whole net, and the task's generative memory
 # --------------------------------------------------------------------------------------------------
 def hippocampal_wake(net: NeocortexNet, task: Task, memory: str, cfg: TrainConfig, rng: torch.Generator, *,
-                     progress: bool = True, desc: str = "wake") -> tuple[NeocortexNet, GenerativeMemory,
-                                                                          dict[str, Any]]:
-    """Train a copy of ``net`` (extractor unfrozen, a new head) on ``task`` at ``lr_fast`` for
+                     scenario: Scenario | None = None, progress: bool = True,
+                     desc: str = "wake") -> tuple[NeocortexNet, GenerativeMemory, dict[str, Any]]:
+    """Train a copy of ``net`` (extractor unfrozen, the task's head) on ``task`` at ``lr_fast`` for
     ``wake_epochs``, and, batch by batch, a fresh ``memory`` (``gan``/``vae``) on the same inputs in the
     copy's dream space (its ``embed`` output, after the copy's step). ``net`` is not changed.
 
-    Returns the hippocampal copy, the memory and a log (per-epoch mean losses, seconds, samples).
+    The ``scenario`` (default: task-incremental) says which head the task uses (a new one, or the shared
+    one) and which classes its cross-entropy runs over. Returns the hippocampal copy, the memory and a
+    log (per-epoch mean losses, seconds, samples).
     """
     t0 = time.perf_counter()
     hpc = copy.deepcopy(net)
-    head = hpc.add_head(task.n_classes)
+    scn = scenario or Scenario.of("task", [*([task] * (task.index + 1))])
+    scn.ensure_heads(hpc, task.index)
+    head = hpc.heads[scn.head_for(task.index)]
     set_extractor_trainable(hpc, True)
     opt = adam([*extractor_parameters(hpc), *head.parameters()], cfg.lr_fast)
     data = task.train
@@ -149,7 +154,7 @@ def hippocampal_wake(net: NeocortexNet, task: Task, memory: str, cfg: TrainConfi
                 idx = perm[i * bs:(i + 1) * bs]
                 xb, y = take(data.x, idx), data.y[idx]
                 opt.zero_grad(set_to_none=True)
-                loss = F.cross_entropy(head(hpc.features(xb)), y)
+                loss = scn.cross_entropy(hpc, hpc.features(xb), task.index, y, task.index)
                 loss.backward()
                 opt.step()
                 with torch.no_grad():
@@ -190,6 +195,101 @@ class ConsolidateSleepLog(SleepLog):
         return self.budget - self.steps
 
 
+class _Patience:
+    """The adaptive sleep's stopping rule: ``patience`` windows without a relative improvement."""
+
+    def __init__(self, ccfg: ConsolidateConfig) -> None:
+        self.c, self.best, self.bad = ccfg, math.inf, 0
+
+    def stop(self, losses: torch.Tensor, step: int) -> bool:
+        c = self.c
+        if c.patience is None or (step + 1) % c.window:
+            return False
+        mean = float(losses[step + 1 - c.window:step + 1].mean())
+        if mean < self.best * (1 - c.min_improvement):
+            self.best, self.bad = mean, 0
+        else:
+            self.bad += 1
+        return self.bad >= c.patience
+
+
+def shared_head_sleep(student: NeocortexNet, teachers: dict[int, NeocortexNet], known: dict[int, int],
+                      memories: list[GenerativeMemory], cfg: TrainConfig, ccfg: ConsolidateConfig,
+                      scenario: Scenario, stage: int, rng: torch.Generator, *, real: TaskData | None = None,
+                      progress: bool = True, desc: str = "sleep") -> ConsolidateSleepLog:
+    """The consolidating sleep with one shared head (``domain`` and ``class`` scenarios).
+
+    With no task identity, a sleep step must teach the head to tell *every* task's classes apart, so each
+    batch mixes an equal share of dreams from every memory (one memory per step, as in the task scenario,
+    would train a shared head on one task at a time). The loss is the cross-entropy of the student's active
+    logits against the dreams' conditioning labels (as targets of the scenario), plus the MSE to each
+    dream's teacher (``teachers[task]``) on the ``known[task]`` leading logit columns that teacher learned,
+    plus ``ccfg.feature_weight`` times the trunk-feature MSE. ``real`` (the task of ``stage``) adds
+    ``ccfg.real_fraction`` real inputs, with their true labels and the same teacher as that task's dreams.
+    """
+    t0 = time.perf_counter()
+    log = ConsolidateSleepLog(budget=cfg.sleep_steps)
+    if cfg.sleep_steps == 0 or not memories:
+        return log
+    student.requires_grad_(True)
+    opt = adam(student.parameters(), cfg.lr_slow)
+    device = next(student.parameters()).device
+    bs, k = cfg.batch_size, len(memories)
+    n_real = min(bs - 1, round(ccfg.real_fraction * bs)) if real is not None and len(real) else 0
+    n_dream = max(bs - n_real, k)
+    counts = [n_dream // k + (i < n_dream % k) for i in range(k)]
+    local = [balanced_labels(c, m.n_classes, device) for c, m in zip(counts, memories, strict=True)]
+    dream_targets = torch.cat([scenario.target(m.task, y) for m, y in zip(memories, local, strict=True)])
+    # dreams grouped by teacher: one teacher forward per distinct teacher net
+    groups: dict[int, list[int]] = {}
+    for i, m in enumerate(memories):
+        groups.setdefault(id(teachers[m.task]), []).append(i)
+    starts = [0, *torch.tensor(counts).cumsum(0).tolist()]
+    n_act = scenario.n_active(stage, stage)
+    losses = torch.zeros(cfg.sleep_steps, device=device)
+    student.train()
+    rule = _Patience(ccfg)
+    steps = cfg.sleep_steps
+    for step in tqdm(range(cfg.sleep_steps), desc=desc, disable=not progress, leave=False, unit="step"):
+        dreams = torch.cat([m.dream(c, rng, y)[0] for m, c, y in zip(memories, counts, local, strict=True)])
+        f_s = student.trunk(dreams)
+        targets = dream_targets
+        if n_real:
+            idx = torch.randint(len(real), (n_real,), device=device, generator=rng)  # type: ignore[arg-type]
+            xb = take(real.x, idx)  # type: ignore[union-attr]
+            f_s = torch.cat([f_s, student.features(xb)])
+            targets = torch.cat([targets, scenario.target(stage, real.y[idx])])  # type: ignore[union-attr]
+        logits = student.heads[0](f_s)
+        loss = F.cross_entropy(logits[:, :n_act], targets)
+        for members in groups.values():
+            teacher = teachers[memories[members[0]].task]
+            cols = known[memories[members[0]].task]
+            rows = torch.cat([torch.arange(starts[i], starts[i + 1], device=device) for i in members])
+            with torch.no_grad():
+                f_t = teacher.trunk(dreams[rows])
+                if n_real and memories[members[0]].task == stage:
+                    f_t = torch.cat([f_t, teacher.features(xb)])
+            if n_real and memories[members[0]].task == stage:
+                rows = torch.cat([rows, torch.arange(len(dreams), len(f_s), device=device)])
+            share = len(rows) / len(f_s)
+            loss = loss + share * F.mse_loss(logits[rows, :cols], teacher.heads[0](f_t)[:, :cols])
+            if ccfg.feature_weight:
+                loss = loss + share * ccfg.feature_weight * F.mse_loss(f_s[rows], f_t)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses[step] = loss.detach()
+        if rule.stop(losses, step):
+            steps = step + 1
+            break
+    log.steps = steps
+    log.loss = losses[:steps].tolist()
+    log.dream_task = [-1] * steps  # every step dreams of every task
+    log.seconds = time.perf_counter() - t0
+    log.samples = steps * (sum(counts) + n_real)
+    return log
+
+
 def consolidating_sleep(student: NeocortexNet, teachers: dict[int, NeocortexNet],
                         memories: list[GenerativeMemory], cfg: TrainConfig, ccfg: ConsolidateConfig,
                         rng: torch.Generator, host_rng: torch.Generator, *, real: TaskData | None = None,
@@ -217,7 +317,7 @@ def consolidating_sleep(student: NeocortexNet, teachers: dict[int, NeocortexNet]
     labels = {m.n_classes: balanced_labels(n_dream, m.n_classes, device) for m in memories}
     losses = torch.zeros(cfg.sleep_steps, device=device)
     student.train()
-    best, bad, window = math.inf, 0, ccfg.window
+    rule = _Patience(ccfg)
     steps = cfg.sleep_steps
     for step in tqdm(range(cfg.sleep_steps), desc=desc, disable=not progress, leave=False, unit="step"):
         mem = memories[choices[step]]
@@ -239,15 +339,9 @@ def consolidating_sleep(student: NeocortexNet, teachers: dict[int, NeocortexNet]
         loss.backward()
         opt.step()
         losses[step] = loss.detach()
-        if ccfg.patience is not None and (step + 1) % window == 0:
-            mean = float(losses[step + 1 - window:step + 1].mean())
-            if mean < best * (1 - ccfg.min_improvement):
-                best, bad = mean, 0
-            else:
-                bad += 1
-                if bad >= ccfg.patience:
-                    steps = step + 1
-                    break
+        if rule.stop(losses, step):
+            steps = step + 1
+            break
     log.steps = steps
     log.loss = losses[:steps].tolist()
     log.dream_task = [memories[c].task for c in choices[:steps]]
@@ -260,38 +354,50 @@ def consolidating_sleep(student: NeocortexNet, teachers: dict[int, NeocortexNet]
 # The learner
 # --------------------------------------------------------------------------------------------------
 class Consolidate:
-    """MyGO with a hippocampal wake and a two-teacher consolidating sleep (``mygo`` / ``consolidate*``)."""
+    """MyGO with a hippocampal wake and a two-teacher consolidating sleep (``mygo`` / ``consolidate*``).
+
+    Runs in every scenario (``s.scenario``): with one head per task the sleep is `consolidating_sleep`,
+    with a shared head (``domain``, ``class``) it is `shared_head_sleep`.
+    """
 
     def __init__(self, bench: Benchmark, s: Stream, config: ConsolidateConfig | None = None) -> None:
         self.s = s
         self.config = config or ConsolidateConfig()
+        self.scenario = Scenario.of(s.scenario, bench)
         self.net = make_net(bench.modality, bench.vocab_size).to(bench.device)
         self.memories: list[GenerativeMemory] = []
         self._init = extractor_snapshot(self.net)
 
     def head_for(self, task: int) -> int:
-        return task
+        return self.scenario.head_for(task)
 
     def learn(self, task: Task) -> dict[str, Any]:
-        s, c = self.s, self.config
+        s, c, scn, t = self.s, self.config, self.scenario, task.index
         pre_wake = copy.deepcopy(self.net).requires_grad_(False).eval()
-        hpc, memory, wlog = hippocampal_wake(self.net, task, c.memory, s.cfg, s.rng, progress=s.progress,
-                                             desc=s.desc(task, "wake"))
+        hpc, memory, wlog = hippocampal_wake(self.net, task, c.memory, s.cfg, s.rng, scenario=scn,
+                                             progress=s.progress, desc=s.desc(task, "wake"))
         self.memories.append(memory)
         if c.student_init == "hippocampus":
             student = copy.deepcopy(hpc)
         else:
             student = self.net
-            student.add_head(task.n_classes)
+            scn.ensure_heads(student, t)
         teachers = {m.task: pre_wake for m in self.memories}
-        teachers[task.index] = hpc
+        teachers[t] = hpc
+        real = task.train if c.real_fraction else None
         if c.student_init == "hippocampus" and len(self.memories) == 1:
             # nothing to consolidate: the student *is* the only teacher, so every loss would be exactly 0
             slog = ConsolidateSleepLog(budget=s.cfg.sleep_steps)
+        elif scn.name == "task":
+            slog = consolidating_sleep(student, teachers, self.memories, s.cfg, c, s.rng, s.host_rng, real=real,
+                                       progress=s.progress, desc=s.desc(task, "sleep"))
         else:
-            slog = consolidating_sleep(student, teachers, self.memories, s.cfg, c, s.rng, s.host_rng,
-                                       real=task.train if c.real_fraction else None, progress=s.progress,
-                                       desc=s.desc(task, "sleep"))
+            # each teacher is trusted on the logit columns it learned: the pre-wake net on the classes
+            # active before this task, the hippocampal copy on all active now
+            known = {m.task: scn.n_active(t - 1, t - 1) if m.task != t else scn.n_active(t, t)
+                     for m in self.memories}
+            slog = shared_head_sleep(student, teachers, known, self.memories, s.cfg, c, scn, t, s.rng, real=real,
+                                     progress=s.progress, desc=s.desc(task, "sleep"))
         student.requires_grad_(True)
         student.train()
         self.net = student

@@ -12,9 +12,10 @@ import torch
 from .checkpoint import Checkpointer, run_fingerprint
 from .config import BENCHMARKS, EVAL_SPLITS, PROFILES, ConfigError, Profile, check_choice
 from .data import Benchmark, Task, TokenBags, load_benchmark
-from .methods import METHODS, VARIANTS, MethodRun, Stream, make_learner, run_method
+from .methods import METHODS, VARIANTS, MethodRun, Stream, make_learner, run_method, scenarios_for
 from .metrics import summarize
 from .results import RunResult
+from .scenarios import SCENARIOS
 
 __all__ = ["check_method", "raw_data_bytes", "resolve_device", "run", "run_experiment", "seed_everything",
            "storage_record"]
@@ -40,43 +41,49 @@ def seed_everything(seed: int, device: torch.device) -> tuple[torch.Generator, t
     return rng, host
 
 
-def check_method(method: str, variant: str | None) -> str | None:
-    """Validate a method and its variant; return the variant to use (the default one for ``mygo``)."""
+def check_method(method: str, variant: str | None, scenario: str = "task") -> str | None:
+    """Validate a method, its variant and the scenario; return the variant to use (the default for ``mygo``)."""
     check_choice("method", method, METHODS)
+    check_choice("scenario", scenario, SCENARIOS)
     if method in VARIANTS:
-        return check_choice("variant", variant or VARIANTS[method][0], VARIANTS[method])
-    if variant is not None:
+        variant = check_choice("variant", variant or VARIANTS[method][0], VARIANTS[method])
+    elif variant is not None:
         raise ConfigError(f"method {method!r} has no variants; valid only for: {', '.join(VARIANTS)}")
-    return None
+    if scenario not in scenarios_for(method, variant):
+        label = method + (f"/{variant}" if variant else "")
+        raise ConfigError(f"{label} is not defined in the {scenario} scenario; it runs in: "
+                          f"{', '.join(scenarios_for(method, variant))}")
+    return variant
 
 
 def run(bench: Benchmark, method: str, variant: str | None = None, profile: str | Profile = "paper", *,
         seed: int = 0, eval_on: str = "test", progress: bool = True,
-        checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False) -> RunResult:
-    """Run ``method`` on an already-loaded benchmark and return its record.
+        checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False,
+        scenario: str = "task") -> RunResult:
+    """Run ``method`` on an already-loaded benchmark in ``scenario`` (`mygo_nb.scenarios`) and return its record.
 
     With ``checkpoint_dir``, the run's state is saved there after every task (`mygo_nb.checkpoint`);
     ``resume=True`` continues from the newest checkpoint there, if any.
     """
-    variant = check_method(method, variant)
+    variant = check_method(method, variant, scenario)
     prof = profile if isinstance(profile, Profile) else PROFILES[check_choice("profile", profile, tuple(PROFILES))]
     check_choice("eval split", eval_on, EVAL_SPLITS)
     t0 = time.perf_counter()
     rng, host = seed_everything(seed, bench.device)
-    stream = Stream(prof.train, rng, host, progress, bench.n_tasks)
+    stream = Stream(prof.train, rng, host, progress, bench.n_tasks, scenario)
     learner = make_learner(method, bench, stream, variant)
     ckpt = None
     if checkpoint_dir is not None:
-        ckpt = Checkpointer(checkpoint_dir, run_fingerprint(bench, method, variant, prof.to_dict(), seed, eval_on),
-                            resume=resume)
+        fingerprint = run_fingerprint(bench, method, variant, prof.to_dict(), seed, eval_on, scenario)
+        ckpt = Checkpointer(checkpoint_dir, fingerprint, resume=resume)
     elif resume:
         raise ConfigError("resume=True needs a checkpoint_dir (CLI: --resume needs --out or --checkpoint-dir)")
     out: MethodRun = run_method(learner, bench, stream, eval_on, ckpt)
-    return _record(bench, method, variant, prof, seed, eval_on, out, time.perf_counter() - t0)
+    return _record(bench, method, variant, scenario, prof, seed, eval_on, out, time.perf_counter() - t0)
 
 
-def _record(bench: Benchmark, method: str, variant: str | None, prof: Profile, seed: int, eval_on: str,
-            out: MethodRun, seconds: float) -> RunResult:
+def _record(bench: Benchmark, method: str, variant: str | None, scenario: str, prof: Profile, seed: int,
+            eval_on: str, out: MethodRun, seconds: float) -> RunResult:
     phases: dict[str, float] = {}
     samples: dict[str, int] = {}
     for st in out.stages:
@@ -96,7 +103,7 @@ def _record(bench: Benchmark, method: str, variant: str | None, prof: Profile, s
     data = {**bench.provenance, "tasks": [list(t.classes) for t in bench.tasks],
             "train_sizes": [len(t.train) for t in bench.tasks], "test_sizes": [len(t.test) for t in bench.tasks]}
     return RunResult(
-        benchmark=bench.name, method=method, variant=variant, scenario="task", profile=prof.name,
+        benchmark=bench.name, method=method, variant=variant, scenario=scenario, profile=prof.name,
         config=prof.to_dict(), seed=seed, device=str(bench.device), eval_on=eval_on,
         accuracy_matrix=out.R, metrics=summarize(out.R), timings=timings, data=data, traces=traces,
         storage=storage_record(bench, out.learner),
@@ -129,19 +136,20 @@ def run_experiment(benchmark: str = "split-mnist", method: str = "mygo", variant
                    profile: str = "paper", *, seed: int = 0, device: str = "auto",
                    data_root: str | os.PathLike[str] | None = None, eval_on: str = "test",
                    progress: bool = True, out: str | os.PathLike[str] | None = None,
-                   checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False) -> RunResult:
+                   checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False,
+                   scenario: str = "task") -> RunResult:
     """Load the benchmark, run the method, optionally save the JSON record to ``out``.
 
     ``checkpoint_dir`` / ``resume``: checkpoint after every task and continue an interrupted run (see `run`).
     """
     check_choice("benchmark", benchmark, BENCHMARKS)
-    check_method(method, variant)  # fail before loading any data
+    check_method(method, variant, scenario)  # fail before loading any data
     check_choice("eval split", eval_on, EVAL_SPLITS)
     prof = PROFILES[check_choice("profile", profile, tuple(PROFILES))]
     dev = resolve_device(device)
     bench = load_benchmark(benchmark, data_root, max_train_per_class=prof.max_train_per_class, device=dev)
     result = run(bench, method, variant, prof, seed=seed, eval_on=eval_on, progress=progress,
-                 checkpoint_dir=checkpoint_dir, resume=resume)
+                 checkpoint_dir=checkpoint_dir, resume=resume, scenario=scenario)
     if out is not None:
         result.save(Path(out))
     return result

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -47,16 +46,30 @@ from .models import (
     set_extractor_trainable,
 )
 from .phases import FeatureCache, encode, sleep, wake
+from .scenarios import SCENARIOS, Scenario
 
 if TYPE_CHECKING:
     from .checkpoint import Checkpointer
 
 __all__ = ["METHODS", "VARIANTS", "Consolidate", "Finetune", "Joint", "MyGO", "Stream", "evaluate", "make_learner",
-           "run_method"]
+           "run_method", "scenarios_for"]
 
 METHODS: tuple[str, ...] = ("mygo", "finetune", "finetune-multihead", "joint")
 VARIANTS: dict[str, tuple[str, ...]] = {"mygo": ("reference", "paper", *CONSOLIDATE_CONFIGS)}
 EVAL_BATCH = 2048
+
+
+def scenarios_for(method: str, variant: str | None = None) -> tuple[str, ...]:
+    """The scenarios ``method`` (``variant``) is defined for (`mygo_nb.scenarios`).
+
+    MyGO's ``reference`` and ``paper`` variants are built on one head per task, and
+    ``finetune-multihead`` *is* fine-tuning with task heads: task-incremental only. Everything else runs
+    in all three scenarios (``finetune`` keeps the reference's one shared head in the task scenario, so its
+    task and domain runs are the same computation).
+    """
+    if method == "finetune-multihead" or (method == "mygo" and variant in ("reference", "paper", None)):
+        return ("task",)
+    return SCENARIOS
 
 
 @dataclass
@@ -68,6 +81,7 @@ class Stream:
     host_rng: torch.Generator  # on the CPU: choices made in Python (which memory to dream from)
     progress: bool = True
     n_tasks: int = 1
+    scenario: str = "task"
 
     def desc(self, task: Task, phase: str) -> str:
         return f"task {task.index + 1}/{self.n_tasks} {phase}"
@@ -110,6 +124,7 @@ class MyGO:
         self.memories: list[GenerativeMemory] = []
         self._init = extractor_snapshot(self.net)
         self.cache = FeatureCache()
+        self.scenario = Scenario.of("task", bench)
 
     def head_for(self, task: int) -> int:
         return task
@@ -150,26 +165,29 @@ class Finetune:
 
     def __init__(self, bench: Benchmark, s: Stream, multihead: bool = False) -> None:
         self.s, self.multihead = s, multihead
+        # one shared head, as the reference code, in the task and domain scenarios; the growing head in class
+        layout = "task" if multihead else ("class" if s.scenario == "class" else "domain")
+        self.scenario = Scenario.of(layout, bench)
         self.net = make_net(bench.modality, bench.vocab_size).to(bench.device)
         self._init = extractor_snapshot(self.net)
         self.opt: torch.optim.Optimizer | None = None
         if not multihead:  # the reference: one head, one optimiser for the whole stream
-            self.net.add_head(max(t.n_classes for t in bench.tasks))
+            self.scenario.ensure_heads(self.net, 0)
             self.opt = adam(self.net.parameters(), s.cfg.lr_fast)
 
     def head_for(self, task: int) -> int:
-        return task if self.multihead else 0
+        return self.scenario.head_for(task)
 
     def learn(self, task: Task) -> dict[str, Any]:
-        net = self.net
+        net, scn, t = self.net, self.scenario, task.index
         if self.multihead:
-            head = net.add_head(task.n_classes)
-            params = [*extractor_parameters(net), *head.parameters()]
+            scn.ensure_heads(net, t)
+            params = [*extractor_parameters(net), *net.heads[t].parameters()]
             opt = adam(params, self.s.cfg.lr_fast)
         else:
-            head, params, opt = net.heads[0], list(net.parameters()), self.opt
+            params, opt = list(net.parameters()), self.opt
         data = task.train
-        log = _train_epochs(net, params, data.x, data.y, lambda idx, f: F.cross_entropy(head(f), data.y[idx]),
+        log = _train_epochs(net, params, data.x, data.y, lambda idx, f: scn.cross_entropy(net, f, t, data.y[idx], t),
                             self.s, self.s.desc(task, "train"), opt)
         return {"phases": {"train": {"seconds": log["seconds"], "samples": log["samples"]}},
                 "train_loss": log["loss"], "extractor_drift": extractor_drift(net, self._init)}
@@ -191,32 +209,27 @@ def _ranks(lengths: torch.Tensor) -> torch.Tensor:
 
 
 class Joint:
-    """All tasks' training data at once, one head per task: the upper bound. Trains in ``learn_all``."""
+    """All tasks' training data at once, heads as the scenario says: the upper bound. Trains in ``learn_all``."""
 
     def __init__(self, bench: Benchmark, s: Stream) -> None:
         self.s = s
+        self.scenario = Scenario.of(s.scenario, bench)
         self.net = make_net(bench.modality, bench.vocab_size).to(bench.device)
         self._init = extractor_snapshot(self.net)
 
     def head_for(self, task: int) -> int:
-        return task
+        return self.scenario.head_for(task)
 
     def learn_all(self, tasks: list[Task]) -> dict[str, Any]:
-        net = self.net
+        net, scn, last = self.net, self.scenario, len(tasks) - 1
         for t in tasks:
-            net.add_head(t.n_classes)
+            scn.ensure_heads(net, t.index)
         x = _concat([t.train.x for t in tasks])
         y = torch.cat([t.train.y for t in tasks])
         tid = torch.cat([torch.full_like(t.train.y, t.index) for t in tasks])
 
         def loss_fn(idx: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-            ti, yi = tid[idx], y[idx]
-            loss = f.new_zeros(())
-            for t in tasks:
-                m = ti == t.index
-                if m.any():
-                    loss = loss + F.cross_entropy(net.heads[t.index](f[m]), yi[m], reduction="sum")
-            return loss / len(idx)
+            return scn.cross_entropy(net, f, tid[idx], y[idx], last)
 
         log = _train_epochs(net, list(net.parameters()), x, y, loss_fn, self.s, "joint train")
         return {"phases": {"train": {"seconds": log["seconds"], "samples": log["samples"]}},
@@ -227,10 +240,15 @@ Learner = MyGO | Consolidate | Finetune | Joint
 
 
 def make_learner(method: str, bench: Benchmark, s: Stream, variant: str | None = None) -> Learner:
-    """The learner for ``method`` (and ``variant``, for ``mygo`` only)."""
+    """The learner for ``method`` (and ``variant``, for ``mygo`` only) in the scenario ``s.scenario``."""
     check_choice("method", method, METHODS)
     if method in VARIANTS:
         variant = check_choice("variant", variant or VARIANTS[method][0], VARIANTS[method])
+    if s.scenario not in scenarios_for(method, variant):
+        label = method + (f"/{variant}" if variant else "")
+        raise ValueError(f"{label} is not defined in the {s.scenario} scenario; it runs in: "
+                         f"{', '.join(scenarios_for(method, variant))}")
+    if method in VARIANTS:
         if variant in CONSOLIDATE_CONFIGS:
             return Consolidate(bench, s, CONSOLIDATE_CONFIGS[variant])
         return MyGO(bench, s, variant)
@@ -242,23 +260,29 @@ def make_learner(method: str, bench: Benchmark, s: Stream, variant: str | None =
 
 
 @torch.no_grad()
-def evaluate(net: NeocortexNet, tasks: list[Task], head_for: Callable[[int], int], split: str = "test",
-             cache: FeatureCache | None = None) -> list[float]:
-    """Accuracy (%) of ``net`` on each task's ``split``, each through the head ``head_for(task)``.
+def evaluate(net: NeocortexNet, tasks: list[Task], head_for: Callable[[int], int] | Scenario, split: str = "test",
+             cache: FeatureCache | None = None, stage: int | None = None) -> list[float]:
+    """Accuracy (%) of ``net`` on each task's ``split``.
 
-    With a `FeatureCache`, extractor outputs are reused while the extractor's weights are unchanged.
+    ``head_for`` is a `Scenario` (heads, active classes after training stage ``stage`` -- default: the
+    last task in ``tasks`` -- and targets as the scenario says) or a function giving each task's head
+    (task-local labels). With a `FeatureCache`, extractor outputs are reused while the extractor's weights
+    are unchanged.
     """
     was = net.training
     net.eval()
     accs = []
+    stage = tasks[-1].index if stage is None else stage
     for t in tasks:
         data = t.split(split)
-        head = net.heads[head_for(t.index)]
         if cache is None:
             feats = encode(net.features, data.x, EVAL_BATCH)
         else:
             feats = cache.features(net, (t.index, split), data.x)
-        accs.append(accuracy(head(feats), data.y))
+        if isinstance(head_for, Scenario):
+            accs.append(accuracy(head_for.logits(net, feats, t.index, stage), head_for.target(t.index, data.y)))
+        else:
+            accs.append(accuracy(net.heads[head_for(t.index)](feats), data.y))
     net.train(was)
     return accs
 
@@ -288,7 +312,7 @@ def run_method(learner: Learner, bench: Benchmark, s: Stream, eval_on: str = "te
             return out
         out.stages.append(learner.learn_all(bench.tasks))
         t0 = time.perf_counter()
-        out.R.append(evaluate(learner.net, bench.tasks, learner.head_for, eval_on))  # type: ignore[arg-type]
+        out.R.append(evaluate(learner.net, bench.tasks, learner.scenario, eval_on))
         out.eval_seconds = time.perf_counter() - t0
         if checkpoint:
             checkpoint.save(learner, out)
@@ -296,8 +320,8 @@ def run_method(learner: Learner, bench: Benchmark, s: Stream, eval_on: str = "te
     for task in bench.tasks[done:]:
         out.stages.append(learner.learn(task))
         t0 = time.perf_counter()
-        row = evaluate(learner.net, bench.tasks[: task.index + 1], learner.head_for, eval_on,
-                       getattr(learner, "cache", None))
+        row = evaluate(learner.net, bench.tasks[: task.index + 1], learner.scenario, eval_on,
+                       getattr(learner, "cache", None), stage=task.index)
         out.eval_seconds += time.perf_counter() - t0
         out.R.append(row + [None] * (T - len(row)))
         if checkpoint:

@@ -97,5 +97,6 @@ class RunResult:
     def summary(self) -> str:
         """One line: what ran, the final per-task accuracies, the average and the wall time."""
         accs = " ".join(f"{a:.2f}" for a in self.metrics["final_accuracies"])
-        return (f"{self.benchmark} {self.label} seed={self.seed} eval={self.eval_on}: "
+        scenario = "" if self.scenario == "task" else f" scenario={self.scenario}"
+        return (f"{self.benchmark} {self.label}{scenario} seed={self.seed} eval={self.eval_on}: "
                 f"avg {self.average_accuracy:.2f}% [{accs}] in {self.timings['total_seconds']:.1f}s on {self.device}")

@@ -463,8 +463,10 @@ def test_unwritable_output_and_checkpoint_paths(tmp_path, capsys):
 
 
 def test_argparse_errors_are_one_line(capsys):
-    line = _cli_error(capsys, "run", "--scenario", "class")
-    assert "unrecognized arguments: --scenario class" in line
+    line = _cli_error(capsys, "run", "--scenario", "classes")
+    assert "argument --scenario: invalid choice: 'classes' (choose from 'task', 'domain', 'class')" in line
+    line = _cli_error(capsys, "run", "--method", "mygo", "--variant", "paper", "--scenario", "class")
+    assert line == "mygo_nb: error: mygo/paper is not defined in the class scenario; it runs in: task"
     line = _cli_error(capsys, "run", "--seed", "one")
     assert "argument --seed: invalid int value: 'one'" in line
 
