@@ -135,6 +135,8 @@ def _learner_state(learner: Learner) -> tuple[dict[str, Tensor], dict[str, Any]]
             meta["memories"].append({"task": m.task, "kind": m.kind, "z_dim": g.z_dim, "n_classes": g.n_classes,
                                      "out_shape": list(g.out_shape), "hidden": g.net[0].out_features,
                                      "squash": isinstance(g.net[-1], torch.nn.Tanh)})
+    if hasattr(learner, "extra_state"):  # the baselines' own state (Fisher sums, replay buffer, generator)
+        tensors.update({f"extra.{k}": v.contiguous() for k, v in learner.extra_state().items()})
     if isinstance(learner, Finetune) and learner.opt is not None:
         opt_tensors, meta["optimizer"] = flatten_optimizer(learner.opt.state_dict())
         tensors.update({f"opt.{k}": v for k, v in opt_tensors.items()})
@@ -183,6 +185,8 @@ def _restore_learner(learner: Learner, tensors: dict[str, Tensor], meta: dict[st
                 raise CheckpointError(f"checkpoint memory {i} is of unknown kind {m.get('kind')!r}; delete it")
             memories.append(kind(int(m["task"]), g.to(device).eval()))
         learner.memories = memories
+    if hasattr(learner, "load_extra_state"):
+        learner.load_extra_state({k: v.to(device) for k, v in _prefixed(tensors, "extra.").items()})
     if isinstance(learner, Finetune) and learner.opt is not None:
         learner.opt.load_state_dict(unflatten_optimizer(_prefixed(tensors, "opt."), meta["optimizer"]))
         _match_layouts(learner.opt)

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from .baselines import config_dict
 from .checkpoint import Checkpointer, run_fingerprint
 from .config import BENCHMARKS, EVAL_SPLITS, PROFILES, ConfigError, Profile, check_choice
 from .data import Benchmark, Task, TokenBags, load_benchmark
@@ -100,6 +101,9 @@ def _record(bench: Benchmark, method: str, variant: str | None, scenario: str, p
     for key in ("sleep_loss", "sleep_dream_task", "sleep_budget", "wake", "train_loss"):
         if key in out.stages[0]:
             traces[key] = [st[key] for st in out.stages]
+    method_config = config_dict(out.learner)
+    if method_config is not None:
+        traces["method_config"] = method_config
     data = {**bench.provenance, "tasks": [list(t.classes) for t in bench.tasks],
             "train_sizes": [len(t.train) for t in bench.tasks], "test_sizes": [len(t.test) for t in bench.tasks]}
     return RunResult(
@@ -125,10 +129,13 @@ def raw_data_bytes(task: Task) -> int:
 
 def storage_record(bench: Benchmark, learner: Any) -> dict[str, Any]:
     """Per task: bytes of the generative memory stored for it (float32 parameters; 0 for methods
-    without memories), of its raw training data, and of a replay buffer (None: no method keeps one)."""
+    without memories; ``dgr``'s single generator is counted once, at the last task), of its raw training
+    data, and of its replay buffer (raw samples kept by ``replay``; None for methods without one)."""
     memories = {m.task: m.nbytes() for m in getattr(learner, "memories", [])}
+    buffers = getattr(learner, "buffer_bytes", None)
     per_task = [{"task": t.index, "generator_bytes": memories.get(t.index, 0), "raw_data_bytes": raw_data_bytes(t),
-                 "train_samples": len(t.train), "replay_buffer_bytes": None} for t in bench.tasks]
+                 "train_samples": len(t.train),
+                 "replay_buffer_bytes": None if buffers is None else buffers.get(t.index, 0)} for t in bench.tasks]
     return {"generator_dtype": "float32", "raw_data_dtype": RAW_DTYPES[bench.modality], "per_task": per_task}
 
 

@@ -15,6 +15,11 @@ stream, evaluates every seen task after each stage and collects an accuracy matr
 - ``finetune``: one shared head, the whole net trained on each task in turn (the reference baseline).
 - ``finetune-multihead``: the same with one head per task (the fair task-incremental baseline).
 - ``joint``: every task's data at once, one head per task (the upper bound).
+- ``ewc``, ``lwf``, ``replay`` (storage-fair experience replay), ``dgr`` (deep generative replay):
+  the baselines of notebook 09 (`mygo_nb.baselines`).
+
+Every learner has a `~mygo_nb.scenarios.Scenario` (``learner.scenario``) saying which heads serve which
+tasks and which classes are active; ``Stream.scenario`` picks it (`scenarios_for` lists where each runs).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .baselines import BASELINES, _Sequential
 from .config import TrainConfig, check_choice
 from .consolidate import CONFIGS as CONSOLIDATE_CONFIGS
 from .consolidate import Consolidate
@@ -54,7 +60,7 @@ if TYPE_CHECKING:
 __all__ = ["METHODS", "VARIANTS", "Consolidate", "Finetune", "Joint", "MyGO", "Stream", "evaluate", "make_learner",
            "run_method", "scenarios_for"]
 
-METHODS: tuple[str, ...] = ("mygo", "finetune", "finetune-multihead", "joint")
+METHODS: tuple[str, ...] = ("mygo", "finetune", "finetune-multihead", "joint", "ewc", "lwf", "replay", "dgr")
 VARIANTS: dict[str, tuple[str, ...]] = {"mygo": ("reference", "paper", *CONSOLIDATE_CONFIGS)}
 EVAL_BATCH = 2048
 
@@ -236,7 +242,7 @@ class Joint:
                 "train_loss": log["loss"], "extractor_drift": extractor_drift(net, self._init)}
 
 
-Learner = MyGO | Consolidate | Finetune | Joint
+Learner = MyGO | Consolidate | Finetune | Joint | _Sequential
 
 
 def make_learner(method: str, bench: Benchmark, s: Stream, variant: str | None = None) -> Learner:
@@ -256,6 +262,8 @@ def make_learner(method: str, bench: Benchmark, s: Stream, variant: str | None =
         raise ValueError(f"method {method!r} has no variants; drop --variant")
     if method == "joint":
         return Joint(bench, s)
+    if method in BASELINES:
+        return BASELINES[method](bench, s)
     return Finetune(bench, s, multihead=method == "finetune-multihead")
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mygo_nb.config import Profile, TrainConfig
-from mygo_nb.data import Benchmark, benchmark_from_tensors
+from mygo_nb.data import Benchmark, Task, TaskData, TokenBags, benchmark_from_tensors
 
 TINY = Profile("tiny", TrainConfig(batch_size=32, wake_epochs=4, sleep_steps=20))
 
@@ -28,6 +28,32 @@ def tiny_bench() -> Benchmark:
     xtr, ytr = _synthetic(48, 4, 0)
     xte, yte = _synthetic(16, 4, 1)
     return benchmark_from_tensors(xtr, ytr, xte, yte, [[0, 1], [2, 3]], name="tiny")
+
+
+@pytest.fixture(scope="session")
+def image3() -> Benchmark:
+    """Six synthetic classes in three tasks: 40 train and 12 test images per class."""
+    xtr, ytr = _synthetic(40, 6, 0)
+    xte, yte = _synthetic(12, 6, 1)
+    return benchmark_from_tensors(xtr, ytr, xte, yte, [[0, 1], [2, 3], [4, 5]], name="tiny3")
+
+
+@pytest.fixture(scope="session")
+def text2() -> Benchmark:
+    """Two synthetic text tasks over a 50-word vocabulary; each class draws its words from its own ten."""
+    g = torch.Generator().manual_seed(0)
+
+    def docs(n: int, cls: int) -> list[list[int]]:
+        return [(torch.randint(0, 10, (int(torch.randint(1, 8, (1,), generator=g)),), generator=g) + 10 * cls).tolist()
+                for _ in range(n)]
+
+    tasks = []
+    for i, (a, b) in enumerate([(0, 1), (2, 3)]):
+        parts = {}
+        for split, n in (("train", 40), ("test", 10)):
+            parts[split] = TaskData(TokenBags.from_lists(docs(n, a) + docs(n, b)), torch.tensor([0] * n + [1] * n))
+        tasks.append(Task(i, (a, b), (str(a), str(b)), parts["train"], parts["test"]))
+    return Benchmark("tinytext", "text", tasks, ("0", "1", "2", "3"), vocab_size=50)
 
 
 @pytest.fixture(scope="session")

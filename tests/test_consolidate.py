@@ -13,14 +13,12 @@ import torch.nn.functional as F
 from mygo_nb import checkpoint as ckpt_mod
 from mygo_nb.config import ConfigError, Profile, TrainConfig, validate_params
 from mygo_nb.consolidate import CONFIGS, Consolidate, ConsolidateConfig, consolidating_sleep, hippocampal_wake
-from mygo_nb.data import Benchmark, Task, TaskData, TokenBags, benchmark_from_tensors
+from mygo_nb.data import Benchmark
 from mygo_nb.experiment import run, seed_everything
 from mygo_nb.memories import ConditionalVAE, GenerativeMemory, VAEMemory, make_vae, vae_step
 from mygo_nb.methods import VARIANTS, Stream, make_learner
 from mygo_nb.models import param_count
 from mygo_nb.results import RunResult
-
-from .conftest import _synthetic
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = Profile("small", TrainConfig(batch_size=32, wake_epochs=2, sleep_steps=30))
@@ -33,30 +31,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def image3() -> Benchmark:
-    xtr, ytr = _synthetic(40, 6, 0)
-    xte, yte = _synthetic(12, 6, 1)
-    return benchmark_from_tensors(xtr, ytr, xte, yte, [[0, 1], [2, 3], [4, 5]], name="tiny3")
-
-
-@pytest.fixture(scope="module")
-def text2() -> Benchmark:
-    g = torch.Generator().manual_seed(0)
-
-    def docs(n: int, cls: int) -> list[list[int]]:
-        return [(torch.randint(0, 10, (int(torch.randint(1, 8, (1,), generator=g)),), generator=g) + 10 * cls).tolist()
-                for _ in range(n)]
-
-    tasks = []
-    for i, (a, b) in enumerate([(0, 1), (2, 3)]):
-        parts = {}
-        for split, n in (("train", 40), ("test", 10)):
-            parts[split] = TaskData(TokenBags.from_lists(docs(n, a) + docs(n, b)), torch.tensor([0] * n + [1] * n))
-        tasks.append(Task(i, (a, b), (str(a), str(b)), parts["train"], parts["test"]))
-    return Benchmark("tinytext", "text", tasks, ("0", "1", "2", "3"), vocab_size=50)
 
 
 def _stream(bench: Benchmark, profile: Profile = SMALL, seed: int = 0) -> Stream:

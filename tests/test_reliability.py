@@ -30,22 +30,16 @@ from mygo_nb.config import ConfigError, Profile, TrainConfig, check_notebook_par
 from mygo_nb.data import (
     Benchmark,
     DataError,
-    Task,
-    TaskData,
-    TokenBags,
-    benchmark_from_tensors,
     read_agnews_csv,
     split_agnews,
     split_mnist,
 )
 from mygo_nb.experiment import run, run_experiment
 
-from .conftest import _synthetic
-
 ROOT = Path(__file__).resolve().parents[1]
 TINY = Profile("tiny", TrainConfig(batch_size=32, wake_epochs=2, sleep_steps=20))
 METHODS = [("mygo", "reference"), ("mygo", "paper"), ("finetune", None), ("finetune-multihead", None),
-           ("joint", None)]
+           ("joint", None), ("ewc", None), ("lwf", None), ("replay", None), ("dgr", None)]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -57,41 +51,12 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
-# --------------------------------------------------------------------------------------------------
-# Tiny benchmarks: three image tasks, two text tasks
-# --------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def image3() -> Benchmark:
-    xtr, ytr = _synthetic(40, 6, 0)
-    xte, yte = _synthetic(12, 6, 1)
-    return benchmark_from_tensors(xtr, ytr, xte, yte, [[0, 1], [2, 3], [4, 5]], name="tiny3")
-
-
-@pytest.fixture(scope="module")
-def text2() -> Benchmark:
-    g = torch.Generator().manual_seed(0)
-    vocab = 50
-
-    def docs(n: int, cls: int) -> list[list[int]]:
-        return [(torch.randint(0, 10, (int(torch.randint(1, 8, (1,), generator=g)),), generator=g) + 10 * cls).tolist()
-                for _ in range(n)]
-
-    tasks = []
-    for i, (a, b) in enumerate([(0, 1), (2, 3)]):
-        parts = {}
-        for split, n in (("train", 40), ("test", 10)):
-            xs = docs(n, a) + docs(n, b)
-            parts[split] = TaskData(TokenBags.from_lists(xs), torch.tensor([0] * n + [1] * n))
-        tasks.append(Task(i, (a, b), (str(a), str(b)), parts["train"], parts["test"]))
-    return Benchmark("tinytext", "text", tasks, ("0", "1", "2", "3"), vocab_size=vocab)
-
-
 class _Interrupt(Exception):
     pass
 
 
 def _interrupted_then_resumed(bench: Benchmark, method: str, variant: str | None, folder: Path, stop_after: int,
-                              monkeypatch: pytest.MonkeyPatch) -> mygo_nb.RunResult:
+                              monkeypatch: pytest.MonkeyPatch, scenario: str = "task") -> mygo_nb.RunResult:
     """Run until the checkpoint after stage ``stop_after`` is written, 'crash', then resume in a fresh run."""
     save = ckpt_mod.Checkpointer.save
 
@@ -104,8 +69,9 @@ def _interrupted_then_resumed(bench: Benchmark, method: str, variant: str | None
     with monkeypatch.context() as m:
         m.setattr(ckpt_mod.Checkpointer, "save", crashing_save)
         with pytest.raises(_Interrupt):
-            run(bench, method, variant, TINY, seed=3, progress=False, checkpoint_dir=folder)
-    return run(bench, method, variant, TINY, seed=3, progress=False, checkpoint_dir=folder, resume=True)
+            run(bench, method, variant, TINY, seed=3, progress=False, checkpoint_dir=folder, scenario=scenario)
+    return run(bench, method, variant, TINY, seed=3, progress=False, checkpoint_dir=folder, resume=True,
+               scenario=scenario)
 
 
 def _same_run(a: mygo_nb.RunResult, b: mygo_nb.RunResult) -> None:
@@ -122,7 +88,17 @@ def test_resume_equals_uninterrupted_image(image3, method, variant, tmp_path, mo
     _same_run(ref, resumed)
 
 
-@pytest.mark.parametrize(("method", "variant"), [("mygo", "reference"), ("mygo", "paper"), ("finetune", None)])
+@pytest.mark.parametrize(("method", "variant", "scenario"), [
+    ("replay", None, "class"), ("dgr", None, "class"), ("mygo", "consolidate-real", "class"), ("ewc", None, "domain")])
+def test_resume_equals_uninterrupted_in_other_scenarios(image3, method, variant, scenario, tmp_path, monkeypatch):
+    ref = run(image3, method, variant, TINY, seed=3, progress=False, scenario=scenario)
+    resumed = _interrupted_then_resumed(image3, method, variant, tmp_path / "ck", 2, monkeypatch, scenario)
+    _same_run(ref, resumed)
+    assert resumed.scenario == scenario
+
+
+@pytest.mark.parametrize(("method", "variant"), [("mygo", "reference"), ("mygo", "paper"), ("finetune", None),
+                                                 ("replay", None), ("dgr", None)])
 def test_resume_equals_uninterrupted_text(text2, method, variant, tmp_path, monkeypatch):
     ref = run(text2, method, variant, TINY, seed=3, progress=False)
     _same_run(ref, _interrupted_then_resumed(text2, method, variant, tmp_path / "ck", 1, monkeypatch))

@@ -1,0 +1,107 @@
+"""Baselines of notebook 09: EWC, LwF, storage-fair experience replay and deep generative replay."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mygo_nb.baselines import DGR, EWC, EWCConfig, ExperienceReplay, LwF, memory_nbytes, sample_nbytes
+from mygo_nb.config import Profile, TrainConfig
+from mygo_nb.experiment import run, seed_everything
+from mygo_nb.methods import Stream
+from mygo_nb.models import extractor_drift, extractor_snapshot
+
+SMALL = Profile("small", TrainConfig(batch_size=32, wake_epochs=2, sleep_steps=20))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _stream(bench, scenario: str = "task", cfg: TrainConfig = SMALL.train) -> Stream:
+    rng, host = seed_everything(0, bench.device)
+    return Stream(cfg, rng, host, progress=False, n_tasks=bench.n_tasks, scenario=scenario)
+
+
+def test_ewc_fisher_and_penalty(image3):
+    learner = EWC(image3, _stream(image3))
+    learner.learn(image3.tasks[0])
+    assert learner.fisher and all((f >= 0).all() for f in learner.fisher.values())
+    assert float(learner.fisher["trunk.0.weight"].sum()) > 0
+    feats = learner.net.features(image3.tasks[1].train.x[:4])
+    assert float(learner.extra_loss(image3.tasks[1], None, feats).detach()) == 0.0  # at the anchor
+    with torch.no_grad():
+        learner.net.trunk[0].weight.add_(0.1)
+    assert float(learner.extra_loss(image3.tasks[1], None, feats).detach()) > 0
+
+
+def test_a_strong_ewc_penalty_holds_the_extractor_in_place(image3):
+    drifts = {}
+    for lam in (0.0, 1e7):
+        learner = EWC(image3, _stream(image3), EWCConfig(lam=lam))
+        learner.learn(image3.tasks[0])
+        snap = extractor_snapshot(learner.net)
+        learner.learn(image3.tasks[1])
+        drifts[lam] = extractor_drift(learner.net, snap)
+    assert drifts[1e7] < 0.5 * drifts[0.0]
+
+
+def test_lwf_distillation_is_zero_before_the_student_moves(image3):
+    learner = LwF(image3, _stream(image3))
+    learner.learn(image3.tasks[0])
+    learner.before_task(image3.tasks[1])
+    learner.scenario.ensure_heads(learner.net, 1)
+    x = image3.tasks[1].train.x[:8]
+    assert abs(float(learner.extra_loss(image3.tasks[1], x, learner.net.features(x)).detach())) < 1e-6
+    with torch.no_grad():
+        learner.net.heads[0].bias.add_(torch.tensor([2.0, -2.0]))
+    assert float(learner.extra_loss(image3.tasks[1], x, learner.net.features(x)).detach()) > 0.01
+
+
+@pytest.mark.parametrize("bench_name", ["image3", "text2"])
+def test_replay_buffer_is_storage_fair_and_class_balanced(bench_name, request):
+    bench = request.getfixturevalue(bench_name)
+    cfg = TrainConfig(batch_size=32, wake_epochs=1, sleep_steps=0, z_dim=8, gan_hidden=4)
+    learner = ExperienceReplay(bench, _stream(bench, "class", cfg))
+    learner.learn(bench.tasks[0])
+    budget = learner.budget(bench.tasks[0])
+    assert budget == memory_nbytes(bench.modality, 2, 8, 4)
+    _, x, y = learner.buffer[0]
+    spent = learner.buffer_bytes[0]
+    one = int(sample_nbytes(bench.tasks[0].train.x, torch.tensor([0])).max()) if bench.modality == "image" else 4 * 8
+    everything = len(y) == len(bench.tasks[0].train)
+    assert 0 < spent <= budget and (everything or budget - spent < one + 1)  # as many samples as fit
+    assert abs(int((y == 0).sum()) - int((y == 1).sum())) <= 1
+    assert spent == int(sample_nbytes(x, torch.arange(len(y))).sum())
+
+
+def test_replay_storage_is_recorded_and_matches_a_mygo_memory(image3):
+    r = run(image3, "replay", None, SMALL, progress=False, scenario="class")
+    m = run(image3, "mygo", "consolidate", SMALL, progress=False, scenario="class")
+    for a, b in zip(r.storage["per_task"], m.storage["per_task"], strict=True):
+        budget = b["generator_bytes"]  # a MyGO memory of the same configuration
+        assert budget > 0 and a["replay_buffer_bytes"] == min(a["raw_data_bytes"], budget // 784 * 784)
+    assert r.storage["per_task"][-1]["replay_buffer_bytes"] > 0  # the last task's sample is kept too
+    assert all(t["generator_bytes"] == 0 for t in r.storage["per_task"])
+    assert r.traces["method_config"] == {"bytes_per_task": None}
+
+
+def test_dgr_replays_labelled_samples_of_earlier_tasks(image3):
+    learner = DGR(image3, _stream(image3, "class"))
+    learner.learn(image3.tasks[0])
+    learner.learn(image3.tasks[1])
+    learner.before_task(image3.tasks[2])
+    x, tasks, y = learner._replay_batch(64, 2)
+    assert x.shape == (64, 1, 28, 28) and set(tasks.tolist()) <= {0, 1}
+    glob = learner.scenario.logits(learner.prev_net, learner.prev_net.trunk(x), 1, 1).argmax(1)
+    assert torch.equal(learner.scenario.target(tasks, y), glob)
+
+
+def test_dgr_stores_one_generator_for_the_stream(image3):
+    r = run(image3, "dgr", None, SMALL, progress=False)
+    gens = [t["generator_bytes"] for t in r.storage["per_task"]]
+    assert gens[:-1] == [0, 0] and gens[-1] == memory_nbytes("image", 1, SMALL.train.z_dim, SMALL.train.gan_hidden)
