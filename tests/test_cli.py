@@ -14,7 +14,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
 @pytest.mark.parametrize(
     ("args", "choices"),
     [
-        (["--method", "ewc"], "'mygo', 'finetune', 'finetune-multihead', 'joint'"),
+        (["--method", "si"], "'mygo', 'finetune', 'finetune-multihead', 'joint', 'ewc', 'lwf', 'replay', 'dgr'"),
         (["--benchmark", "cifar"], "'split-mnist', 'split-agnews'"),
         (["--variant", "dreamy"], "'paper', 'reference'"),
         (["--profile", "huge"], "'paper', 'quick'"),

@@ -128,7 +128,7 @@ def test_finetune_heads(tiny_bench):
 
 def test_run_validates_options(tiny_bench):
     with pytest.raises(ConfigError, match="valid choices: mygo, finetune"):
-        run(tiny_bench, "ewc", progress=False)
+        run(tiny_bench, "si", progress=False)
     with pytest.raises(ConfigError, match="valid choices: reference, paper"):
         run(tiny_bench, "mygo", "dreamy", TINY, progress=False)
     with pytest.raises(ConfigError, match="has no variants"):

@@ -404,7 +404,10 @@ def test_download_that_fails_is_one_line(http_root, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"benchmark": "split-cifar"}, "unknown benchmark 'split-cifar'; valid choices: split-mnist, split-agnews"),
-    ({"method": "ewc"}, "unknown method 'ewc'; valid choices: mygo, finetune, finetune-multihead, joint"),
+    ({"method": "si"}, "unknown method 'si'; valid choices: mygo, finetune, finetune-multihead, joint, ewc, lwf, "
+                       "replay, dgr"),
+    ({"method": "finetune-multihead", "scenario": "class"},
+     "finetune-multihead is not defined in the class scenario; it runs in: task"),
     ({"variant": "papr"}, "unknown variant 'papr'; valid choices: reference, paper"),
     ({"method": "joint", "variant": "paper"}, "method 'joint' has no variants"),
     ({"profile": "fast"}, "unknown profile 'fast'; valid choices: paper, quick"),
