@@ -1,6 +1,7 @@
 """Generative memories: one conditional GAN per task, dreaming in the net's dream space (notebook 03).
 
-Notebook 09 (beyond the paper) adds a conditional VAE (`ConditionalVAE`, `vae_step`, `VAEMemory`) of the
+Notebook 09 (beyond the paper) measures how good dreams are (`fit_memory`, `dream_score`) and adds a
+conditional VAE (`ConditionalVAE`, `vae_step`, `VAEMemory`) of the
 same size class: its decoder is a `Generator` with the same layers, so it dreams the same way and costs
 the same bytes; the encoder is discarded after the wake like the discriminator.
 
@@ -13,12 +14,18 @@ generator is the task's *memory*; its samples are *dreams*.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
+    from .data import Task
 
 __all__ = [
     "VAE_NOISE",
@@ -29,6 +36,8 @@ __all__ = [
     "VAEEncoder",
     "VAEMemory",
     "balanced_labels",
+    "dream_score",
+    "fit_memory",
     "gan_step",
     "make_gan",
     "make_vae",
@@ -200,3 +209,70 @@ class VAEMemory(GenerativeMemory):
     """A task's memory as the decoder of a conditional VAE: dreams decode ``z ~ N(0, I)`` with a class."""
 
     kind: ClassVar[str] = "vae"
+
+
+# --------------------------------------------------------------------------------------------------
+# How good are the dreams? (notebook 09)
+# --------------------------------------------------------------------------------------------------
+def fit_memory(task: Task, kind: str, cfg: TrainConfig, rng: torch.Generator, *,
+               progress: bool = False) -> GenerativeMemory:
+    """A memory (``gan`` or ``vae``) trained alone on an *image* task's pixels for ``wake_epochs``, exactly as
+    the wake phases train one (same sizes, optimiser and batches), for measuring dream quality."""
+    if task.train.x.ndim != 4:
+        raise ValueError("fit_memory works on image tasks, whose dream space is the pixels")
+    if kind not in ("gan", "vae"):
+        raise ValueError(f"unknown memory kind {kind!r}; valid choices: gan, vae")
+    from .models import adam
+
+    data, device = task.train, task.train.y.device
+    shape = tuple(data.x.shape[1:])
+    if kind == "gan":
+        g, d = make_gan(shape, task.n_classes, cfg.z_dim, cfg.gan_hidden, device)
+        opt_g, opt_d = adam(g.parameters(), cfg.lr_fast), adam(d.parameters(), cfg.lr_fast)
+    else:
+        vae = make_vae(shape, task.n_classes, cfg.z_dim, cfg.gan_hidden, device)
+        opt_v = adam(vae.parameters(), cfg.lr_fast)
+    n, bs = len(data), cfg.batch_size
+    for _ in tqdm(range(cfg.wake_epochs), desc=f"{kind} task {task.index + 1}", disable=not progress, leave=False):
+        perm = torch.randperm(n, device=device, generator=rng)
+        for i in range(0, n, bs):
+            idx = perm[i:i + bs]
+            if kind == "gan":
+                gan_step(g, d, opt_g, opt_d, data.x[idx], data.y[idx], rng)
+            else:
+                vae_step(vae, opt_v, data.x[idx], data.y[idx], rng)
+    return GenerativeMemory(task.index, g.eval()) if kind == "gan" else VAEMemory(task.index, vae.decoder.eval())
+
+
+def dream_score(memories: Sequence[GenerativeMemory], tasks: Sequence[Task], cfg: TrainConfig, rng: torch.Generator,
+                *, steps: int = 1000, progress: bool = False) -> list[float]:
+    """Classification accuracy score of the memories (Ravuri & Vinyals, 2019), class-incremental style.
+
+    A fresh image Neocortex Net with one head over every class of ``tasks`` learns from dreams alone
+    (``steps`` Adam steps at ``lr_fast``, each batch an equal share of every memory's dreams, labelled
+    with the class the dream was asked for), then classifies each task's real test images among all
+    classes. Returns the accuracy (%) per task: what a learner that keeps no real data could at best
+    recover from these memories in the class scenario.
+    """
+    from .models import adam, make_net
+
+    net = make_net("image").to(tasks[0].train.y.device)
+    head = net.add_head(sum(t.n_classes for t in tasks))
+    offsets = [sum(t.n_classes for t in tasks[:i]) for i in range(len(tasks))]
+    opt = adam(net.parameters(), cfg.lr_fast)
+    share = max(1, cfg.batch_size // len(memories))
+    for _ in tqdm(range(steps), desc="dream classifier", disable=not progress, leave=False):
+        xs, ys = [], []
+        for m in memories:
+            x, y = m.dream(share, rng, torch.randint(m.n_classes, (share,), generator=rng, device=rng.device))
+            xs.append(x)
+            ys.append(y + offsets[m.task])
+        loss = F.cross_entropy(head(net.features(torch.cat(xs).contiguous(memory_format=torch.channels_last))),
+                               torch.cat(ys))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    net.eval()
+    with torch.no_grad():
+        return [100.0 * float((head(net.features(t.test.x)).argmax(1) == t.test.y + offsets[t.index]).float().mean())
+                for t in tasks]

@@ -8,8 +8,10 @@ import torch
 from mygo_nb.baselines import DGR, EWC, EWCConfig, ExperienceReplay, LwF, memory_nbytes, sample_nbytes
 from mygo_nb.config import Profile, TrainConfig
 from mygo_nb.experiment import run, seed_everything
+from mygo_nb.memories import dream_score, fit_memory
 from mygo_nb.methods import Stream
 from mygo_nb.models import extractor_drift, extractor_snapshot
+from mygo_nb.nbutil import find_record
 
 SMALL = Profile("small", TrainConfig(batch_size=32, wake_epochs=2, sleep_steps=20))
 
@@ -105,3 +107,44 @@ def test_dgr_stores_one_generator_for_the_stream(image3):
     r = run(image3, "dgr", None, SMALL, progress=False)
     gens = [t["generator_bytes"] for t in r.storage["per_task"]]
     assert gens[:-1] == [0, 0] and gens[-1] == memory_nbytes("image", 1, SMALL.train.z_dim, SMALL.train.gan_hidden)
+
+
+class _Replay:
+    """A 'memory' that dreams real training images of the asked class (a perfect generator), or noise."""
+
+    def __init__(self, task, noise: bool = False) -> None:
+        self.task, self.n_classes, self.data, self.noise = task.index, task.n_classes, task.train, noise
+
+    def dream(self, n, rng, labels):
+        if self.noise:
+            return torch.rand(n, 1, 28, 28, generator=rng) * 2 - 1, labels
+        picks = [torch.nonzero(self.data.y == c)[:, 0] for c in labels.tolist()]
+        idx = torch.stack([p[torch.randint(len(p), (1,), generator=rng)][0] for p in picks])
+        return self.data.x[idx], labels
+
+
+def test_dream_score_separates_perfect_memories_from_noise(image3):
+    cfg = TrainConfig(batch_size=30)
+    good = dream_score([_Replay(t) for t in image3.tasks], image3.tasks, cfg, torch.Generator().manual_seed(0),
+                       steps=60)
+    bad = dream_score([_Replay(t, noise=True) for t in image3.tasks], image3.tasks, cfg,
+                      torch.Generator().manual_seed(0), steps=60)
+    assert min(good) > 90 and sum(bad) / 3 < 50
+
+
+def test_fit_memory_dreams_images_of_the_task(image3):
+    cfg = TrainConfig(batch_size=32, wake_epochs=1, z_dim=8, gan_hidden=16)
+    for kind in ("gan", "vae"):
+        m = fit_memory(image3.tasks[1], kind, cfg, torch.Generator().manual_seed(0))
+        x, y = m.dream(6, torch.Generator().manual_seed(1))
+        assert m.task == 1 and m.kind == kind and x.shape == (6, 1, 28, 28) and y.tolist() == [0, 1] * 3
+    with pytest.raises(ValueError, match="unknown memory kind 'flow'"):
+        fit_memory(image3.tasks[0], "flow", cfg, torch.Generator())
+
+
+def test_saved_records_are_matched_on_their_scenario(image3, tmp_path):
+    r = run(image3, "replay", None, SMALL, progress=False, scenario="class")
+    r.save(tmp_path / "r.json")
+    assert find_record(tmp_path, image3, "replay", None, SMALL, 0, "test") is None
+    found = find_record(tmp_path, image3, "replay", None, SMALL, 0, "test", "class")
+    assert found is not None and found.accuracy_matrix == r.accuracy_matrix
