@@ -26,7 +26,9 @@ __all__ = [
     "embedding_projection",
     "image_grid",
     "method_bars",
+    "scenario_bars",
     "sleep_loss_traces",
+    "storage_bars",
     "task_samples",
     "wake_curves",
 ]
@@ -35,6 +37,8 @@ __all__ = [
 COLORS: dict[str, str] = {
     "mygo/reference": "#1f77b4", "mygo/paper": "#d62728", "mygo/reference, no sleep": "#17becf",
     "finetune": "#7f7f7f", "finetune-multihead": "#ff7f0e", "joint": "#2ca02c",
+    "mygo/consolidate": "#9467bd", "mygo/consolidate-vae": "#8c564b", "mygo/consolidate-real": "#e377c2",
+    "ewc": "#bcbd22", "lwf": "#aec7e8", "replay": "#98df8a", "dgr": "#ff9896",
 }
 
 
@@ -259,6 +263,63 @@ def method_bars(table: Mapping[str, Sequence[float]], ylabel: str = "average acc
     ax.set_xticks(range(len(table)), list(table), rotation=20, ha="right")
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, 110)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def scenario_bars(table: Mapping[str, Mapping[str, Sequence[float]]],
+                  scenarios: Sequence[str] = ("task", "domain", "class"), title: str = "") -> Figure:
+    """Methods × scenarios: per method a group of bars (one per scenario it ran in), mean over seeds with
+    the seeds as dots; ``table[method][scenario]`` holds the per-seed average accuracies (notebook 09)."""
+    colors = {"task": "#1f77b4", "domain": "#ff7f0e", "class": "#2ca02c"}
+    fig, ax = plt.subplots(figsize=(max(7.5, 0.9 * len(table) + 2), 3.6))
+    width = 0.8 / len(scenarios)
+    shown: set[str] = set()
+    for i, by_scn in enumerate(table.values()):
+        for j, scn in enumerate(scenarios):
+            vals = by_scn.get(scn)
+            if not vals:
+                continue
+            v = np.asarray(vals, dtype=float)
+            x = i + (j - (len(scenarios) - 1) / 2) * width
+            ax.bar(x, v.mean(), width, color=colors.get(scn, f"C{j}"), alpha=0.85,
+                   label=None if scn in shown else scn)
+            shown.add(scn)
+            ax.scatter(np.full(len(v), x), v, color="k", s=6, zorder=3)
+    ax.set_xticks(range(len(table)), list(table), rotation=25, ha="right")
+    ax.set_ylabel("average accuracy (%)")
+    ax.set_ylim(0, 105)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(title="scenario", fontsize=8, loc="lower left")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def storage_bars(storage: Mapping[str, Mapping[str, float]], title: str = "") -> Figure:
+    """Bytes stored per task (log scale) by each method: generator, replay buffer, and the task's raw data
+    for reference; ``storage[method][kind]`` in bytes, kinds ``generator``, ``replay buffer``, ``raw data``
+    (notebook 09)."""
+    kinds = ("generator", "replay buffer", "raw data")
+    colors = {"generator": "#9467bd", "replay buffer": "#8c564b", "raw data": "#bbbbbb"}
+    fig, ax = plt.subplots(figsize=(max(7.0, 0.9 * len(storage) + 2), 3.4))
+    width = 0.8 / len(kinds)
+    for i, by_kind in enumerate(storage.values()):
+        for j, kind in enumerate(kinds):
+            v = by_kind.get(kind, 0.0)
+            if v > 0:
+                x = i + (j - 1) * width
+                ax.bar(x, v / 1e6, width, color=colors[kind], label=kind if i == 0 or kind != "raw data" else None)
+    handles, labels = ax.get_legend_handles_labels()
+    keep = dict(zip(labels, handles, strict=True))
+    ax.legend(keep.values(), keep.keys(), fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("MB stored per task")
+    ax.set_xticks(range(len(storage)), list(storage), rotation=25, ha="right")
+    ax.grid(axis="y", alpha=0.3)
     if title:
         ax.set_title(title, fontsize=10)
     fig.tight_layout()

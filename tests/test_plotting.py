@@ -148,3 +148,19 @@ def test_widgets_and_their_static_twins(memories: list[GenerativeMemory], runs: 
     assert replay.children[1].value[:4] == b"\x89PNG" and replay.children[1].value != before
     html = widgets.sleep_animation(pap, frames=3).data
     assert "frames[2]" in html and "frames[3]" not in html
+
+
+def test_scenario_and_storage_bars_draw_what_they_are_given():
+    from mygo_nb.plotting import scenario_bars, storage_bars
+
+    fig = scenario_bars({"replay": {"task": [99.0, 98.0], "class": [90.0]}, "mygo/reference": {"task": [97.0]}})
+    ax = fig.axes[0]
+    heights = sorted(round(p.get_height(), 2) for p in ax.patches)
+    assert heights == [90.0, 97.0, 98.5]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["task", "class"]
+    fig = storage_bars({"mygo": {"generator": 4.4e5, "raw data": 9e6}, "replay": {"replay buffer": 4.3e5,
+                                                                                "raw data": 9e6}})
+    ax = fig.axes[0]
+    assert sorted(round(p.get_height(), 2) for p in ax.patches) == [0.43, 0.44, 9.0, 9.0]
+    assert ax.get_yscale() == "log"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["generator", "raw data", "replay buffer"]
