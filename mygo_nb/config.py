@@ -129,6 +129,12 @@ def _variants() -> tuple[str, ...]:
     return tuple(v for vs in VARIANTS.values() for v in vs)
 
 
+def _scenarios() -> tuple[str, ...]:
+    from .scenarios import SCENARIOS
+
+    return SCENARIOS
+
+
 def _check_device(v: str) -> None:
     if v not in ("auto", "cpu", "cuda") and not (v.startswith("cuda:") and v[5:].isdigit()):
         raise ConfigError(f"unknown device {v!r}; valid choices: auto, cpu, cuda, cuda:N")
@@ -159,6 +165,7 @@ NOTEBOOK_PARAMS: dict[str, tuple[tuple[type, ...], Any]] = {
     "records_dir": (_OPT_STR, None),
     "result_path": (_OPT_STR, None),
     "eval_on": (_STR, _choice_of("eval split", EVAL_SPLITS)),
+    "scenario": (_STR, _choice_of("scenario", _scenarios)),
     "progress": (_BOOL, None),
 }
 

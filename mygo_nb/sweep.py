@@ -1,9 +1,10 @@
 """Batch reproduction: papermill sweeps of notebooks × a parameter grid × seeds, locally or on Dask.
 
 ``python -m mygo_nb reproduce paper --out results/paper`` (or the console script ``mygo-reproduce``)
-expands a sweep — a named preset (``quick``, ``paper``: JSON files in ``mygo_nb/sweep_presets/``) or a
-spec file of the same shape (JSON, or YAML) — into runs, executes each run's notebook (by default
-``notebooks/run_one.ipynb``) with papermill, and writes, per run, named from its parameters::
+expands a sweep — a named preset (``quick``, ``paper``, ``beyond``: JSON files in
+``mygo_nb/sweep_presets/``) or a spec file of the same shape (JSON, or YAML) — into runs, executes each
+run's notebook (by default ``notebooks/run_one.ipynb``) with papermill, and writes, per run, named from its
+parameters::
 
     split-mnist__mygo-reference__paper__eval-train__seed0.ipynb       the executed notebook
     split-mnist__mygo-reference__paper__eval-train__seed0.json        its RunResult
@@ -11,6 +12,15 @@ spec file of the same shape (JSON, or YAML) — into runs, executes each run's n
 
 plus ``sweep-manifest.json`` (every run of every sweep into that folder, updated under a file lock),
 ``summary.md`` / ``summary.csv`` (mean ± std over seeds beside the paper's numbers) and ``figures/*.png``.
+
+Scenarios: a grid block's ``scenario`` (``task`` — the default and the paper's —, ``domain`` or ``class``;
+`mygo_nb.scenarios`) is injected into the notebook and appears in the run's name, after the profile, only
+when it is not ``task``: ``split-mnist__ewc__paper__class__eval-test__seed0``. Task-scenario runs keep the
+names and parameters they had before scenarios existed (``scenario`` is not among them), so their content
+hash changes only with the notebook's cells.
+A method in a scenario it does not support (`mygo_nb.methods.scenarios_for`) is a spec error. When any
+result is in another scenario or carries a storage account, ``summary.md`` ends with a section
+"Methods × scenarios": average accuracy per method (rows) and scenario (columns), and the storage per task.
 
 Nothing lost, nothing redone: a run is complete when its ``.sweep.json`` says ``done`` with the same
 content hash (notebook cells + parameters) and its result JSON exists; a rerun skips it. Every file is
@@ -73,9 +83,10 @@ __all__ = [
     "notebook_digest",
     "preset_names",
     "run_sweep",
+    "scenarios_markdown",
 ]
 
-GRID_KEYS = ("notebook", "benchmark", "method", "profile", "seed", "device", "data_root", "eval_on")
+GRID_KEYS = ("notebook", "benchmark", "method", "profile", "seed", "device", "data_root", "eval_on", "scenario")
 DEFAULT_NOTEBOOK = "notebooks/run_one.ipynb"
 MANIFEST = "sweep-manifest.json"
 SIDECAR = ".sweep.json"
@@ -99,20 +110,27 @@ class RunSpec:
     device: str = "auto"
     data_root: str | None = None
     notebook_sha: str = ""
+    scenario: str = "task"
 
     @property
     def name(self) -> str:
-        """File stem from the parameters, e.g. ``split-mnist__mygo-reference__paper__eval-train__seed0``."""
+        """File stem from the parameters, e.g. ``split-mnist__mygo-reference__paper__eval-train__seed0``
+        (task scenario) or ``split-mnist__ewc__paper__class__eval-test__seed0`` (another scenario)."""
         label = self.method + (f"-{self.variant}" if self.variant else "")
         stem = Path(self.notebook).stem
         prefix = "" if stem == "run_one" else f"{stem}__"
-        return f"{prefix}{self.benchmark}__{label}__{self.profile}__eval-{self.eval_on}__seed{self.seed}"
+        scenario = "" if self.scenario == "task" else f"__{self.scenario}"
+        return f"{prefix}{self.benchmark}__{label}__{self.profile}{scenario}__eval-{self.eval_on}__seed{self.seed}"
 
     def parameters(self, result_path: str | None = None) -> dict[str, Any]:
-        """The values papermill injects (``progress`` off: executed notebooks stay small)."""
-        return {"benchmark": self.benchmark, "method": self.method, "variant": self.variant,
-                "profile": self.profile, "seed": self.seed, "device": self.device, "data_root": self.data_root,
-                "eval_on": self.eval_on, "result_path": result_path, "progress": False}
+        """The values papermill injects (``progress`` off: executed notebooks stay small); ``scenario`` only
+        when it is not ``task`` (the notebook's default), so task runs keep their content hash."""
+        params = {"benchmark": self.benchmark, "method": self.method, "variant": self.variant,
+                  "profile": self.profile, "seed": self.seed, "device": self.device, "data_root": self.data_root,
+                  "eval_on": self.eval_on, "result_path": result_path, "progress": False}
+        if self.scenario != "task":
+            params["scenario"] = self.scenario
+        return params
 
     @property
     def key(self) -> str:
@@ -211,7 +229,8 @@ def expand_spec(spec: Mapping[str, Any], base: Path | None = None, *, device: st
     spec; ``benchmarks`` and ``eval_on`` keep only those benchmarks / eval splits. Relative data roots
     are taken from the working folder.
     """
-    from .methods import METHODS, VARIANTS
+    from .methods import METHODS, VARIANTS, scenarios_for
+    from .scenarios import SCENARIOS
 
     defaults = dict(spec.get("defaults") or {})
     data_roots = dict(data_roots or {})
@@ -233,6 +252,7 @@ def expand_spec(spec: Mapping[str, Any], base: Path | None = None, *, device: st
         merged.setdefault("device", "auto")
         merged.setdefault("data_root", None)
         merged.setdefault("eval_on", "test")
+        merged.setdefault("scenario", "task")
         if notebook:
             merged["notebook"] = notebook
         if device:
@@ -251,6 +271,13 @@ def expand_spec(spec: Mapping[str, Any], base: Path | None = None, *, device: st
                 variant = check_choice(f"{method} variant", variant or VARIANTS[method][0], VARIANTS[method])
             elif variant:
                 raise ConfigError(f"{where}: method {method!r} has no variants (got {p['method']!r})")
+            scenario = str(p["scenario"])
+            if scenario not in SCENARIOS:
+                raise ConfigError(f"{where}: unknown scenario {p['scenario']!r}; valid choices: {', '.join(SCENARIOS)}")
+            if scenario not in scenarios_for(method, variant or None):
+                label = method + (f"/{variant}" if variant else "")
+                raise ConfigError(f"{where}: {label} is not defined in the {scenario} scenario; it runs in: "
+                                  f"{', '.join(scenarios_for(method, variant or None))}")
             if isinstance(p["seed"], bool) or not isinstance(p["seed"], int) or p["seed"] < 0:
                 raise ConfigError(f"{where}: seeds must be integers >= 0, got {p['seed']!r}")
             dev = str(p["device"])
@@ -271,7 +298,7 @@ def expand_spec(spec: Mapping[str, Any], base: Path | None = None, *, device: st
                 notebook=nb, benchmark=bench, method=method, variant=variant or None,
                 profile=check_choice("profile", str(p["profile"]), tuple(PROFILES)), seed=int(p["seed"]),
                 eval_on=check_choice("eval split", str(p["eval_on"]), EVAL_SPLITS), device=dev,
-                data_root=root, notebook_sha=digests[nb]))
+                data_root=root, notebook_sha=digests[nb], scenario=scenario))
     return _dedupe(runs)
 
 
@@ -559,12 +586,23 @@ class Group:
     runs: list[RunResult]
 
     @property
-    def label(self) -> str:
+    def method_label(self) -> str:
+        """``method`` or ``method/variant``."""
         return self.method + (f"/{self.variant}" if self.variant else "")
+
+    @property
+    def label(self) -> str:
+        """`method_label`, followed by `` [scenario]`` outside the task scenario."""
+        return self.method_label + ("" if self.scenario == "task" else f" [{self.scenario}]")
+
+    @property
+    def paper(self) -> str | None:
+        """The paper's name for this method, in the task scenario only (the paper's protocol), else None."""
+        return _paper_name(self.method, self.variant) if self.scenario == "task" else None
 
     def stats(self) -> list[tuple[str, int | None, float, float, float | None]]:
         """(metric, 1-based index or None, mean, std, the paper's value or None) rows."""
-        paper = _paper_name(self.method, self.variant)
+        paper = self.paper
         t1 = PAPER_TABLE1.get((self.benchmark, paper)) if paper else None
         t2 = PAPER_TABLE2.get(paper) if paper and self.benchmark == "split-mnist" else None
         out: list[tuple[str, int | None, float, float, float | None]] = []
@@ -583,7 +621,8 @@ class Group:
 
 
 def group_results(results: Iterable[RunResult]) -> list[Group]:
-    """Group by benchmark / data / method / variant / scenario / profile / eval split (seeds pooled)."""
+    """Group by benchmark / data / method / variant / scenario / profile / eval split (seeds pooled); sorted in
+    that order, scenarios as task, domain, class."""
     groups: dict[tuple[Any, ...], Group] = {}
     for r in results:
         k = (r.benchmark, data_label(r), r.method, r.variant or "", r.scenario, r.profile, r.eval_on)
@@ -591,7 +630,10 @@ def group_results(results: Iterable[RunResult]) -> list[Group]:
                                    r.eval_on, [])).runs.append(r)
     for g in groups.values():
         g.runs.sort(key=lambda r: r.seed)
-    return [groups[k] for k in sorted(groups)]
+    from .scenarios import SCENARIOS
+
+    order = {sc: i for i, sc in enumerate(SCENARIOS)}  # task, domain, class; then any other name
+    return [groups[k] for k in sorted(groups, key=lambda k: (*k[:4], order.get(k[4], len(order)), *k[4:]))]
 
 
 def _fmt(m: float, s: float, n: int) -> str:
@@ -620,7 +662,8 @@ def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def results_markdown(groups: Sequence[Group]) -> str:
     """Per benchmark and data: Table 1 (final accuracy per task, average, BWT) and Table 2 (average
-    accuracy after each task), ours as mean ± std over seeds, the paper's numbers in rows beside them."""
+    accuracy after each task), ours as mean ± std over seeds, the paper's numbers in rows beside them.
+    A section with a run outside the task scenario gets a ``Scenario`` column after the model."""
     lines = ["# Sweep results", "",
              "Ours: mean ± sample std over seeds (n = number of seeds). Paper rows: the MyGO paper's Tables 1-2, "
              "measured on the training subsets (eval = train, the reference code's protocol).", ""]
@@ -636,31 +679,92 @@ def results_markdown(groups: Sequence[Group]) -> str:
         paper_tasks = [len(t1["tasks"]) for g in gs  # type: ignore[arg-type]
                        if (t1 := PAPER_TABLE1.get((bench, _paper_name(g.method, g.variant) or "")))]
         T = max([len(g.runs[0].metrics["final_accuracies"]) for g in gs] + paper_tasks)
+        show = any(g.scenario != "task" for g in gs)  # the Scenario column, only where it tells something
+        lead = 5 if show else 4
+
+        def head(name: str, scenario: str, *rest: str, show: bool = show) -> list[str]:
+            return [name, scenario, *rest] if show else [name, *rest]
+
         rows, curves, shown = [], [], set()
         for g in gs:
-            paper = _paper_name(g.method, g.variant)
+            paper = g.paper
             t1 = PAPER_TABLE1.get((bench, paper)) if paper else None
             if t1 and paper not in shown:
                 shown.add(paper)
                 tasks = [f"{a:.2f}" for a in t1["tasks"]]  # type: ignore[union-attr]
-                rows.append([f"{paper} (paper)", "train", "", "", *tasks, f"{t1['average']:.2f}", ""])
+                rows.append([*head(f"{paper} (paper)", "task", "train", "", ""), *tasks, f"{t1['average']:.2f}", ""])
                 if bench == "split-mnist" and paper in PAPER_TABLE2:
-                    curves.append([f"{paper} (paper)", "train", "", "", *(f"{a:.2f}" for a in PAPER_TABLE2[paper])])
+                    curves.append([*head(f"{paper} (paper)", "task", "train", "", ""),
+                                   *(f"{a:.2f}" for a in PAPER_TABLE2[paper])])
             st = g.stats()
             n = len(g.runs)
             fin = [_fmt(m, s, n) for k, _, m, s, _ in st if k == "final_accuracy"]
             avg = next(_fmt(m, s, n) for k, _, m, s, _ in st if k == "average_accuracy")
             bwt = next((_fmt(m, s, n) for k, _, m, s, _ in st if k == "backward_transfer"), "")
-            name = f"{g.label} (ours{', ' + paper if paper else ''})"
-            rows.append([name, g.eval_on, g.profile, str(n), *fin, *[""] * (T - len(fin)), avg, bwt])
-            curves.append([name, g.eval_on, g.profile, str(n),
+            name = f"{g.method_label} (ours{', ' + paper if paper else ''})"
+            rows.append([*head(name, g.scenario, g.eval_on, g.profile, str(n)), *fin, *[""] * (T - len(fin)), avg,
+                         bwt])
+            curves.append([*head(name, g.scenario, g.eval_on, g.profile, str(n)),
                            *(_fmt(m, s, n) for k, _, m, s, _ in st if k == "average_accuracy_curve")])
         lines += ["Table 1 — final accuracy per task (%)", ""]
-        lines += _md_table(["Model", "Eval", "Profile", "n", *(f"T{i + 1}" for i in range(T)), "Average", "BWT"], rows)
+        lines += _md_table([*head("Model", "Scenario", "Eval", "Profile", "n"), *(f"T{i + 1}" for i in range(T)),
+                            "Average", "BWT"], rows)
         lines += ["", "Table 2 — average accuracy on the tasks seen so far, after each task (%)", ""]
-        width = max(len(c) for c in curves) - 4
-        lines += _md_table(["Model", "Eval", "Profile", "n", *(f"After T{i + 1}" for i in range(width))],
-                           [c + [""] * (width + 4 - len(c)) for c in curves])
+        width = max(len(c) for c in curves) - lead
+        lines += _md_table([*head("Model", "Scenario", "Eval", "Profile", "n"),
+                            *(f"After T{i + 1}" for i in range(width))],
+                           [c + [""] * (width + lead - len(c)) for c in curves])
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _storage_per_task(runs: Sequence[RunResult], key: str) -> float | None:
+    """Mean over runs of the mean over tasks of ``storage.per_task[*][key]`` bytes (None counts as 0);
+    None when no run accounts for it (no storage record, or only None values)."""
+    per_run = []
+    for r in runs:
+        tasks = (r.storage or {}).get("per_task") or []
+        vals = [t.get(key) for t in tasks]
+        if any(v is not None for v in vals):
+            per_run.append(sum(v or 0 for v in vals) / len(vals))
+    return sum(per_run) / len(per_run) if per_run else None
+
+
+def scenarios_markdown(groups: Sequence[Group]) -> str:
+    """The "Methods × scenarios" section: per benchmark, data, eval split and profile, the average accuracy
+    (after the last task, over all tasks) as ``mean ± std (n=N)`` per method (rows) and scenario (columns,
+    ``—`` where not run), then the storage per task of every method and scenario whose runs account for it."""
+    from .scenarios import SCENARIOS
+
+    lines = ["## Methods × scenarios", "",
+             "Average accuracy over all tasks after the last one (%), mean ± sample std over seeds (n = number of "
+             "seeds); — : not run. Scenarios (mygo_nb.scenarios): task = task-incremental (the task is given at "
+             "test time, the paper's), domain = domain-incremental (one shared head, no task identity), class = "
+             "class-incremental (one head over every class seen so far, no task identity).", ""]
+    sections: dict[tuple[str, str, str, str], list[Group]] = {}
+    for g in groups:
+        sections.setdefault((g.benchmark, g.data, g.eval_on, g.profile), []).append(g)
+    for (bench, data, eval_on, profile), gs in sections.items():
+        lines += [f"### {bench} — data: {data} — eval {eval_on} — profile {profile}", ""]
+        if data != "canonical":
+            lines += [f"{data[0].upper() + data[1:]} data, NOT the paper's benchmark.", ""]
+        cells: dict[str, dict[str, str]] = {}
+        for g in gs:
+            m, s = mean_std(r.average_accuracy for r in g.runs)
+            cells.setdefault(g.method_label, {})[g.scenario] = f"{m:.2f} ± {s:.2f} (n={len(g.runs)})"
+        lines += _md_table(["Method", *SCENARIOS],
+                           [[label, *(row.get(sc, "—") for sc in SCENARIOS)] for label, row in sorted(cells.items())])
+        storage = []
+        for g in sorted(gs, key=lambda g: (g.method_label, SCENARIOS.index(g.scenario))):
+            vals = [_storage_per_task(g.runs, k) for k in ("generator_bytes", "replay_buffer_bytes", "raw_data_bytes")]
+            if any(v is not None for v in vals):
+                storage.append([g.method_label, g.scenario, str(len(g.runs)),
+                                *("—" if v is None else f"{v / 1e6:.2f}" for v in vals)])
+        if storage:
+            lines += ["", "Storage per task (MB = 10^6 bytes; mean over tasks and seeds; — : not kept): generative "
+                      "memories (float32 parameters), replay buffer, and the task's raw training data for scale.", ""]
+            lines += _md_table(["Method", "Scenario", "n", "Generator MB/task", "Replay buffer MB/task",
+                                "Raw data MB/task"], storage)
         lines.append("")
     return "\n".join(lines)
 
@@ -688,10 +792,10 @@ def save_figures(groups: Sequence[Group], folder: Path) -> list[Path]:
 
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    by_bench: dict[tuple[str, str], list[Group]] = {}
+    by_bench: dict[tuple[str, str, str], list[Group]] = {}
     for g in groups:
-        by_bench.setdefault((g.benchmark, g.data), []).append(g)
-    for (bench, data), gs in by_bench.items():
+        by_bench.setdefault((g.benchmark, g.data, g.scenario), []).append(g)
+    for (bench, data, scenario), gs in by_bench.items():
         fig, ax = plt.subplots(figsize=(6.5, 3.6))
         for i, g in enumerate(gs):
             a = np.array([r.metrics["average_accuracy_curve"] for r in g.runs], dtype=float)
@@ -700,18 +804,19 @@ def save_figures(groups: Sequence[Group], folder: Path) -> list[Path]:
             if len(a) > 1:
                 sd = a.std(0, ddof=1)
                 ax.fill_between(x, a.mean(0) - sd, a.mean(0) + sd, color=f"C{i}", alpha=0.2)
-        if bench == "split-mnist":
+        if bench == "split-mnist" and scenario == "task":
             for name, vals in PAPER_TABLE2.items():
                 ax.plot(np.arange(1, len(vals) + 1), vals, "x--", color="gray" if name == "Fine-tuning" else "k",
                         label=f"{name} (paper, eval train)")
         ax.set_xlabel("tasks learned")
         ax.set_ylabel("average accuracy on seen tasks (%)")
-        ax.set_title(f"{bench} ({data}): mean ± std over seeds", fontsize=10)
+        ax.set_title(f"{bench} ({data}), {scenario} scenario: mean ± std over seeds", fontsize=10)
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
         fig.tight_layout()
-        path = folder / f"{_slug(bench)}__{_slug(data)}__average-accuracy.png"
+        sc = "" if scenario == "task" else f"__{scenario}"
+        path = folder / f"{_slug(bench)}__{_slug(data)}{sc}__average-accuracy.png"
         _save_fig(fig, path)
         written.append(path)
     for g in groups:
@@ -733,8 +838,9 @@ def save_figures(groups: Sequence[Group], folder: Path) -> list[Path]:
         ax.set_title(f"{g.benchmark} {g.label}\neval {g.eval_on}, {g.data}, mean of n={len(g.runs)}", fontsize=8)
         fig.colorbar(im, ax=ax, shrink=0.8, label="accuracy (%)")
         fig.tight_layout()
-        path = folder / (f"{_slug(g.benchmark)}__{_slug(g.data)}__{_slug(g.label)}__{g.profile}__eval-{g.eval_on}"
-                         "__accuracy-matrix.png")
+        sc = "" if g.scenario == "task" else f"__{g.scenario}"
+        path = folder / (f"{_slug(g.benchmark)}__{_slug(g.data)}__{_slug(g.method_label)}__{g.profile}{sc}"
+                         f"__eval-{g.eval_on}__accuracy-matrix.png")
         _save_fig(fig, path)
         written.append(path)
     return written
@@ -748,7 +854,10 @@ def aggregate(folder: str | os.PathLike[str], *, figures: bool = True) -> list[G
     (folder / ".locks").mkdir(parents=True, exist_ok=True)
     with FileLock(str(folder / ".locks" / "summary.lock")):
         groups = group_results(collect_results(folder))
-        atomic_write_text(folder / "summary.md", results_markdown(groups))
+        md = results_markdown(groups)
+        if any(g.scenario != "task" or any(r.storage for r in g.runs) for g in groups):
+            md += "\n" + scenarios_markdown(groups)
+        atomic_write_text(folder / "summary.md", md)
         atomic_write_text(folder / "summary.csv", results_csv(groups))
         if figures and groups:
             save_figures(groups, folder / "figures")
@@ -781,7 +890,7 @@ def _data_roots(values: Sequence[str]) -> dict[str | None, str]:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The ``reproduce`` options (shared by ``python -m mygo_nb reproduce`` and ``mygo-reproduce``)."""
     p.add_argument("sweeps", nargs="*", metavar="SWEEP",
-                   help="preset names (quick, paper) and/or spec files (.json, .yaml)")
+                   help="preset names (quick, paper, beyond) and/or spec files (.json, .yaml)")
     p.add_argument("--out", required=True, help="output folder (one notebook + one JSON per run, tables, figures)")
     p.add_argument("--executor", choices=("local", "dask"), default="local")
     p.add_argument("--workers", type=int, default=1, help="worker processes (local) or LocalCluster workers (dask)")

@@ -5,6 +5,7 @@ aggregation arithmetic on synthetic RunResult records."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import random
@@ -24,8 +25,10 @@ from mygo_nb.sweep import (
     expand_spec,
     load_spec,
     main,
+    notebook_digest,
     preset_names,
     run_sweep,
+    scenarios_markdown,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -107,11 +110,44 @@ def test_presets_are_committed_json_and_expand(tmp_path: Path, tiny_agnews: Path
     ({"benchmark": "split-mnist", "method": "mygo", "seed": "0"}, "seeds must be integers"),
     ({"benchmark": "split-mnist", "method": "mygo", "device": "tpu"}, "unknown device 'tpu'"),
     ({"benchmark": "split-mnist", "method": "mygo", "notebook": "nope.ipynb"}, "notebook nope.ipynb not found"),
+    ({"benchmark": "split-mnist", "method": "finetune", "scenario": "online"},
+     "grid block 1: unknown scenario 'online'; valid choices: task, domain, class"),
+    ({"benchmark": "split-mnist", "method": ["finetune", "mygo/reference"], "scenario": ["task", "class"]},
+     "grid block 1: mygo/reference is not defined in the class scenario; it runs in: task"),
+    ({"benchmark": "split-mnist", "method": "mygo", "scenario": "domain"}, "mygo/reference is not defined in the"),
+    ({"benchmark": "split-mnist", "method": "finetune-multihead", "scenario": "domain"},
+     "finetune-multihead is not defined in the domain scenario"),
 ])
 def test_bad_specs_are_one_line_errors(tmp_path: Path, block: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as e:
         expand_spec({"grid": [block]}, data_roots={None: str(tmp_path)})
     assert "\n" not in str(e.value)
+
+
+def test_scenario_names_keys_and_parameters(tmp_path: Path) -> None:
+    spec = {"grid": [{"benchmark": "split-mnist", "method": "finetune", "scenario": ["task", "class"]},
+                     {"benchmark": "split-mnist", "method": "mygo/consolidate-vae", "scenario": "domain"},
+                     {"benchmark": "split-mnist", "method": "finetune"}]}  # no scenario: task, the same run again
+    runs = {r.name: r for r in expand_spec(spec, data_roots={None: str(tmp_path)})}
+    assert sorted(runs) == ["split-mnist__finetune__quick__class__eval-test__seed0",
+                            "split-mnist__finetune__quick__eval-test__seed0",
+                            "split-mnist__mygo-consolidate-vae__quick__domain__eval-test__seed0"]
+    task, cls = runs["split-mnist__finetune__quick__eval-test__seed0"], runs[
+        "split-mnist__finetune__quick__class__eval-test__seed0"]
+    assert (task.scenario, cls.scenario) == ("task", "class")
+    # a task run's parameters and key are exactly what they were before scenarios existed
+    old_params = {"benchmark": "split-mnist", "method": "finetune", "variant": None, "profile": "quick", "seed": 0,
+                  "device": "auto", "data_root": str(tmp_path.resolve()), "eval_on": "test", "result_path": None,
+                  "progress": False}
+    assert task.parameters() == old_params
+    assert task.notebook_sha == notebook_digest(REPO / "notebooks" / "run_one.ipynb")
+    old_key = json.dumps({"notebook": task.notebook_sha, "parameters": old_params}, sort_keys=True)
+    assert task.key == hashlib.sha256(old_key.encode()).hexdigest()
+    assert cls.parameters() == {**old_params, "scenario": "class"} and cls.key != task.key
+    # the notebook declares the parameter papermill injects
+    import papermill
+
+    assert papermill.inspect_notebook(str(REPO / "notebooks" / "run_one.ipynb"))["scenario"]["default"] == '"task"'
 
 
 def test_cli_bad_input_exits_2(tmp_path: Path) -> None:
@@ -233,16 +269,20 @@ def test_two_concurrent_sweeps_into_one_folder_lose_nothing(tmp_path: Path, tiny
 
 
 def _result(method: str, variant: str | None, seed: int, R: list[list[float | None]], *, eval_on: str = "train",
-            benchmark: str = "split-mnist", canonical: bool | None = None) -> RunResult:
+            benchmark: str = "split-mnist", canonical: bool | None = None, scenario: str = "task",
+            storage: list[tuple[int | None, int | None, int | None]] | None = None) -> RunResult:
+    """A synthetic record; ``storage``: per task (generator, replay buffer, raw data) bytes."""
     from mygo_nb.metrics import summarize
 
     data: dict = {"source": "synthetic"}
     if canonical is not None:
         data["canonical"] = canonical
         data["root"] = "/x/agnews_dev"
-    return RunResult(benchmark=benchmark, method=method, variant=variant, scenario="task", profile="paper",
+    account = {"per_task": [{"task": i, "generator_bytes": g, "replay_buffer_bytes": b, "raw_data_bytes": raw}
+                            for i, (g, b, raw) in enumerate(storage)]} if storage else {}
+    return RunResult(benchmark=benchmark, method=method, variant=variant, scenario=scenario, profile="paper",
                      config={}, seed=seed, device="cpu", eval_on=eval_on, accuracy_matrix=R, metrics=summarize(R),
-                     timings={"total_seconds": 1.0}, data=data)
+                     timings={"total_seconds": 1.0}, data=data, storage=account)
 
 
 def test_aggregation_mean_std_against_hand_computed(tmp_path: Path) -> None:
@@ -286,6 +326,64 @@ def test_aggregation_mean_std_against_hand_computed(tmp_path: Path) -> None:
     assert "| finetune (ours, Fine-tuning) | test | paper | 1 | 50.00 | 98.00 |  |  |  | 74.00 | -49.00 |" in md
     figs = sorted(p.name for p in (tmp_path / "figures").glob("*.png"))
     assert len(figs) == 6 and sum("average-accuracy" in f for f in figs) == 3
+    assert "Scenario" not in md and "## Methods × scenarios" not in md  # task runs without storage: format as before
+
+
+def test_methods_by_scenarios_table_against_hand_computed(tmp_path: Path) -> None:
+    def avg(a: float, b: float) -> list[list[float | None]]:  # final accuracies a, b: average (a + b) / 2
+        return [[a, None], [a, b]]
+
+    mb = 10**6
+    # finetune: task seeds 0, 1 (averages 80, 90); class seeds 0-2 (averages 40, 50, 60) with a storage account
+    _result("finetune", None, 0, avg(70.0, 90.0), eval_on="test").save(tmp_path / "t0.json")
+    _result("finetune", None, 1, avg(90.0, 90.0), eval_on="test").save(tmp_path / "t1.json")
+    for seed, a in enumerate((40.0, 50.0, 60.0)):
+        _result("finetune", None, seed, avg(a - 10.0, a + 10.0), eval_on="test", scenario="class",
+                storage=[(0, None, mb // 2), (0, None, mb // 2)]).save(tmp_path / f"c{seed}.json")
+    # replay in the domain scenario only, one seed: buffer 2 MB after task 1, none kept for task 2 (None = 0)
+    _result("replay", None, 0, avg(75.0, 85.0), eval_on="test", scenario="domain",
+            storage=[(None, 2 * mb, 3 * mb), (None, None, 1 * mb)]).save(tmp_path / "r.json")
+    # a generative memory of 1 MB and 3 MB per task, two seeds, class scenario
+    for seed in (0, 1):
+        _result("mygo", "consolidate-vae", seed, avg(80.0, 100.0 - seed * 10), eval_on="test", scenario="class",
+                storage=[(mb, None, mb), (3 * mb, None, mb)]).save(tmp_path / f"v{seed}.json")
+    groups = aggregate(tmp_path, figures=True)
+    md = (tmp_path / "summary.md").read_text()
+    section = md[md.index("## Methods × scenarios"):]
+    assert md.index("## split-mnist") < md.index("## Methods × scenarios")
+    assert "### split-mnist — data: canonical — eval test — profile paper" in section
+    assert "| Method | task | domain | class |" in section
+    # averages: (80, 90) -> 85 ± 7.07; (40, 50, 60) -> 50 ± 10; (90, 85) -> 87.5 ± 3.54
+    assert "| finetune | 85.00 ± 7.07 (n=2) | — | 50.00 ± 10.00 (n=3) |" in section
+    assert "| mygo/consolidate-vae | — | — | 87.50 ± 3.54 (n=2) |" in section
+    assert "| replay | — | 80.00 ± 0.00 (n=1) | — |" in section
+    # storage per task: generator (1 + 3) / 2 = 2 MB; replay (2 + 0) / 2 = 1 MB; raw (3 + 1) / 2 = 2 MB
+    assert "| Method | Scenario | n | Generator MB/task | Replay buffer MB/task | Raw data MB/task |" in section
+    assert "| finetune | class | 3 | 0.00 | — | 0.50 |" in section
+    assert "| mygo/consolidate-vae | class | 2 | 2.00 | — | 1.00 |" in section
+    assert "| replay | domain | 1 | — | 1.00 | 2.00 |" in section
+    assert "| finetune | task |" not in section  # no storage account, no storage row
+    assert section == scenarios_markdown(groups)
+    # Table 1 gets a Scenario column; the paper's Fine-tuning row sits beside the task-scenario run only
+    # (the paper's 5-task row pads the 2-task runs' columns)
+    assert "| Model | Scenario | Eval | Profile | n | T1 | T2 | T3 | T4 | T5 | Average | BWT |" in md
+    assert ("| finetune (ours, Fine-tuning) | task | test | paper | 2 | 80.00 ± 14.14 | 90.00 ± 0.00 |  |  |  "
+            "| 85.00 ± 7.07 |") in md
+    assert ("| finetune (ours) | class | test | paper | 3 | 40.00 ± 10.00 | 60.00 ± 10.00 |  |  |  "
+            "| 50.00 ± 10.00 |") in md
+    assert "| Model | Scenario | Eval | Profile | n | After T1 | After T2 | After T3 | After T4 | After T5 |" in md
+    assert "| Fine-tuning (paper) | task | train |  |  | 43.85 |" in md
+    rows = list(csv.DictReader((tmp_path / "summary.csv").open()))
+    avg_rows = {(r["method"], r["scenario"]): r for r in rows if r["metric"] == "average_accuracy"}
+    assert float(avg_rows[("finetune", "class")]["mean"]) == pytest.approx(50.0)
+    assert avg_rows[("finetune", "class")]["paper"] == "" and avg_rows[("finetune", "task")]["paper"] == "66.08"
+    # one curve figure per scenario, one heatmap per group, named like the runs
+    figs = {p.name for p in (tmp_path / "figures").glob("*.png")}
+    assert {f for f in figs if "average-accuracy" in f} == {
+        "split-mnist__canonical__average-accuracy.png", "split-mnist__canonical__class__average-accuracy.png",
+        "split-mnist__canonical__domain__average-accuracy.png"}
+    assert "split-mnist__canonical__mygo-consolidate-vae__paper__class__eval-test__accuracy-matrix.png" in figs
+    assert len(figs) == 3 + 4
 
 
 # ----------------------------------------------------------------------------------------- the quick preset, real data
@@ -310,3 +408,25 @@ def test_quick_preset_end_to_end_with_both_executors(tmp_path: Path, data_root: 
             continue
         a, b = RunResult.load(path), RunResult.load(outs["dask"] / path.name)
         assert a.accuracy_matrix == b.accuracy_matrix, path.name
+
+
+def test_class_scenario_run_through_the_notebook(tmp_path: Path, agnews_root: Path) -> None:
+    """One real quick-profile run in the class scenario (AG News, agnews_dev stand-in when offline): the sweep
+    injects ``scenario`` into the notebook, the result says ``class``, and summary.md gets its table."""
+    spec = _spec(tmp_path / "s.json", agnews_root, [0], scenario="class")
+    out = tmp_path / "out"
+    assert main([str(spec), "--out", str(out), "--no-progress", "--no-figures"]) == 0
+    name = "split-agnews__finetune__quick__class__eval-test__seed0"
+    r = RunResult.load(out / f"{name}.json")
+    assert (r.scenario, r.method, r.profile, r.eval_on) == ("class", "finetune", "quick", "test")
+    nb = json.loads((out / f"{name}.ipynb").read_text())
+    injected = next(c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", []))
+    assert 'scenario = "class"' in "".join(injected["source"])
+    printed = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code"
+                      for o in c["outputs"])
+    assert "scenario=class" in printed and "scenario: class-incremental" in printed
+    assert _sidecars(out)[name]["parameters"]["scenario"] == "class"
+    md = (out / "summary.md").read_text()
+    assert f"| finetune | — | — | {r.average_accuracy:.2f} ± 0.00 (n=1) |" in md
+    raw = sum(t["raw_data_bytes"] for t in r.storage["per_task"]) / len(r.storage["per_task"]) / 1e6
+    assert raw > 0 and f"| finetune | class | 1 | 0.00 | — | {raw:.2f} |" in md
