@@ -150,6 +150,24 @@ def test_scenario_names_keys_and_parameters(tmp_path: Path) -> None:
     assert papermill.inspect_notebook(str(REPO / "notebooks" / "run_one.ipynb"))["scenario"]["default"] == '"task"'
 
 
+def test_beyond_preset_expands_every_method_in_its_scenarios(tmp_path: Path) -> None:
+    from mygo_nb.methods import scenarios_for
+
+    spec, _ = load_spec("beyond")
+    runs = expand_spec(spec, data_roots={None: str(tmp_path)})
+    cells = {(r.benchmark, r.method + (f"/{r.variant}" if r.variant else ""), r.scenario) for r in runs}
+    task = {"joint", "finetune-multihead", "mygo/reference", "mygo/consolidate-vae", "mygo/consolidate-real", "ewc",
+            "lwf", "replay", "dgr"}
+    other = {"joint", "finetune", "mygo/consolidate-vae", "mygo/consolidate-real", "ewc", "lwf", "replay", "dgr"}
+    for bench in ("split-mnist", "split-agnews"):
+        assert {m for b, m, sc in cells if b == bench and sc == "task"} == task
+        for sc in ("domain", "class"):
+            assert {m for b, m, s in cells if b == bench and s == sc} == other
+    assert len(runs) == 2 * 5 * (len(task) + 2 * len(other))
+    assert {r.seed for r in runs} == set(range(5)) and {(r.profile, r.eval_on) for r in runs} == {("paper", "test")}
+    assert all(r.scenario in scenarios_for(r.method, r.variant) for r in runs)
+
+
 def test_cli_bad_input_exits_2(tmp_path: Path) -> None:
     assert main(["nope", "--out", str(tmp_path)]) == 2
     bad = tmp_path / "bad.json"
