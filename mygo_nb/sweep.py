@@ -783,7 +783,8 @@ def _save_fig(fig: Any, path: Path) -> None:
 
 
 def save_figures(groups: Sequence[Group], folder: Path) -> list[Path]:
-    """Average accuracy after each task (per benchmark and data) and mean accuracy-matrix heatmaps (per group)."""
+    """Average accuracy after each task (per benchmark, data and scenario), mean accuracy-matrix heatmaps (per
+    group) and, where a benchmark has runs outside the task scenario, the methods × scenarios bars."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -841,6 +842,22 @@ def save_figures(groups: Sequence[Group], folder: Path) -> list[Path]:
         sc = "" if g.scenario == "task" else f"__{g.scenario}"
         path = folder / (f"{_slug(g.benchmark)}__{_slug(g.data)}__{_slug(g.method_label)}__{g.profile}{sc}"
                          f"__eval-{g.eval_on}__accuracy-matrix.png")
+        _save_fig(fig, path)
+        written.append(path)
+    from .plotting import scenario_bars
+
+    sections: dict[tuple[str, str, str, str], list[Group]] = {}
+    for g in groups:
+        sections.setdefault((g.benchmark, g.data, g.profile, g.eval_on), []).append(g)
+    for (bench, data, profile, eval_on), gs in sections.items():
+        if all(g.scenario == "task" for g in gs):
+            continue
+        table: dict[str, dict[str, list[float]]] = {}
+        for g in gs:
+            table.setdefault(g.method_label, {})[g.scenario] = [r.average_accuracy for r in g.runs]
+        fig = scenario_bars(dict(sorted(table.items())),
+                            title=f"{bench} ({data}), {profile} profile, eval {eval_on}: average accuracy")
+        path = folder / f"{_slug(bench)}__{_slug(data)}__{profile}__eval-{eval_on}__methods-x-scenarios.png"
         _save_fig(fig, path)
         written.append(path)
     return written

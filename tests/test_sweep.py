@@ -401,7 +401,8 @@ def test_methods_by_scenarios_table_against_hand_computed(tmp_path: Path) -> Non
         "split-mnist__canonical__average-accuracy.png", "split-mnist__canonical__class__average-accuracy.png",
         "split-mnist__canonical__domain__average-accuracy.png"}
     assert "split-mnist__canonical__mygo-consolidate-vae__paper__class__eval-test__accuracy-matrix.png" in figs
-    assert len(figs) == 3 + 4
+    assert "split-mnist__canonical__paper__eval-test__methods-x-scenarios.png" in figs
+    assert len(figs) == 3 + 4 + 1
 
 
 # ----------------------------------------------------------------------------------------- the quick preset, real data
