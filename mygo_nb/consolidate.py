@@ -122,14 +122,17 @@ def hippocampal_wake(net: NeocortexNet, task: Task, memory: str, cfg: TrainConfi
     copy's dream space (its ``embed`` output, after the copy's step). ``net`` is not changed.
 
     The ``scenario`` (default: task-incremental) says which head the task uses (a new one, or the shared
-    one) and which classes its cross-entropy runs over. Returns the hippocampal copy, the memory and a
-    log (per-epoch mean losses, seconds, samples).
+    one); the cross-entropy runs over the task's own classes only (`Scenario.own_columns`). Returns the
+    hippocampal copy, the memory and a log (per-epoch mean losses, seconds, samples).
     """
     t0 = time.perf_counter()
     hpc = copy.deepcopy(net)
-    scn = scenario or Scenario.of("task", [*([task] * (task.index + 1))])
+    scn = scenario or Scenario("task", (task.n_classes,) * (task.index + 1))
     scn.ensure_heads(hpc, task.index)
     head = hpc.heads[scn.head_for(task.index)]
+    # the copy learns the task as a task of its own: a softmax over its own classes only (with a class head,
+    # its block of columns); telling them apart from older classes is the sleep's job
+    own = scn.own_columns(task.index)
     set_extractor_trainable(hpc, True)
     opt = adam([*extractor_parameters(hpc), *head.parameters()], cfg.lr_fast)
     data = task.train
@@ -154,7 +157,7 @@ def hippocampal_wake(net: NeocortexNet, task: Task, memory: str, cfg: TrainConfi
                 idx = perm[i * bs:(i + 1) * bs]
                 xb, y = take(data.x, idx), data.y[idx]
                 opt.zero_grad(set_to_none=True)
-                loss = scn.cross_entropy(hpc, hpc.features(xb), task.index, y, task.index)
+                loss = F.cross_entropy(head(hpc.features(xb))[:, own], y)
                 loss.backward()
                 opt.step()
                 with torch.no_grad():
@@ -213,7 +216,7 @@ class _Patience:
         return self.bad >= c.patience
 
 
-def shared_head_sleep(student: NeocortexNet, teachers: dict[int, NeocortexNet], known: dict[int, int],
+def shared_head_sleep(student: NeocortexNet, teachers: dict[int, NeocortexNet], known: dict[int, slice],
                       memories: list[GenerativeMemory], cfg: TrainConfig, ccfg: ConsolidateConfig,
                       scenario: Scenario, stage: int, rng: torch.Generator, *, real: TaskData | None = None,
                       progress: bool = True, desc: str = "sleep") -> ConsolidateSleepLog:
@@ -223,7 +226,7 @@ def shared_head_sleep(student: NeocortexNet, teachers: dict[int, NeocortexNet], 
     batch mixes an equal share of dreams from every memory (one memory per step, as in the task scenario,
     would train a shared head on one task at a time). The loss is the cross-entropy of the student's active
     logits against the dreams' conditioning labels (as targets of the scenario), plus the MSE to each
-    dream's teacher (``teachers[task]``) on the ``known[task]`` leading logit columns that teacher learned,
+    dream's teacher (``teachers[task]``) on the logit columns ``known[task]`` that teacher learned,
     plus ``ccfg.feature_weight`` times the trunk-feature MSE. ``real`` (the task of ``stage``) adds
     ``ccfg.real_fraction`` real inputs, with their true labels and the same teacher as that task's dreams.
     """
@@ -272,7 +275,7 @@ def shared_head_sleep(student: NeocortexNet, teachers: dict[int, NeocortexNet], 
             if n_real and memories[members[0]].task == stage:
                 rows = torch.cat([rows, torch.arange(len(dreams), len(f_s), device=device)])
             share = len(rows) / len(f_s)
-            loss = loss + share * F.mse_loss(logits[rows, :cols], teacher.heads[0](f_t)[:, :cols])
+            loss = loss + share * F.mse_loss(logits[rows, cols], teacher.heads[0](f_t)[:, cols])
             if ccfg.feature_weight:
                 loss = loss + share * ccfg.feature_weight * F.mse_loss(f_s[rows], f_t)
         opt.zero_grad(set_to_none=True)
@@ -393,9 +396,9 @@ class Consolidate:
                                        progress=s.progress, desc=s.desc(task, "sleep"))
         else:
             # each teacher is trusted on the logit columns it learned: the pre-wake net on the classes
-            # active before this task, the hippocampal copy on all active now
-            known = {m.task: scn.n_active(t - 1, t - 1) if m.task != t else scn.n_active(t, t)
-                     for m in self.memories}
+            # active before this task, the hippocampal copy on this task's own classes
+            old = slice(0, scn.n_active(t - 1, t - 1))
+            known = {m.task: scn.own_columns(t) if m.task == t else old for m in self.memories}
             slog = shared_head_sleep(student, teachers, known, self.memories, s.cfg, c, scn, t, s.rng, real=real,
                                      progress=s.progress, desc=s.desc(task, "sleep"))
         student.requires_grad_(True)

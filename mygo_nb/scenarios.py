@@ -75,6 +75,12 @@ class Scenario:
             return self.offsets[stage] + self.task_sizes[stage]
         return self.head_size(self.head_for(task))
 
+    def own_columns(self, task: int) -> slice:
+        """The logit columns of ``task``'s own classes in its head (the class head's block of that task)."""
+        if self.name == "class":
+            return slice(self.offsets[task], self.offsets[task] + self.task_sizes[task])
+        return slice(0, self.task_sizes[task])
+
     def ensure_heads(self, net: NeocortexNet, task: int) -> None:
         """Give ``net`` the heads it needs to learn ``task`` (a new one per task, or the one shared head)."""
         while len(net.heads) <= self.head_for(task):

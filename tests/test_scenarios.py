@@ -89,3 +89,27 @@ def test_methods_refuse_scenarios_they_are_not_defined_in():
         check_method("finetune-multihead", None, "domain")
     with pytest.raises(ConfigError, match="unknown scenario 'clas'"):
         check_method("ewc", None, "clas")
+
+
+def test_hippocampal_copy_learns_only_its_own_classes_in_the_class_head(image3):
+    from mygo_nb.consolidate import hippocampal_wake
+    from mygo_nb.experiment import seed_everything
+
+    scn = Scenario.of("class", image3)
+    assert scn.own_columns(1) == slice(2, 4) and Scenario.of("task", image3).own_columns(1) == slice(0, 2)
+    net = make_net("image")
+    scn.ensure_heads(net, 0)
+    before = net.heads[0].weight.detach().clone()
+    rng, _ = seed_everything(0, image3.device)
+    hpc, _, _ = hippocampal_wake(net, image3.tasks[1], "vae", SMALL.train, rng, scenario=scn, progress=False)
+    after = hpc.heads[0].weight.detach()
+    assert torch.equal(after[[0, 1, 4, 5]], before[[0, 1, 4, 5]])  # other classes' rows untouched
+    assert not torch.equal(after[2:4], before[2:4])
+    assert torch.equal(net.heads[0].weight, before)  # the net itself is not changed
+
+
+def test_consolidation_remembers_old_classes_in_the_class_scenario(image3):
+    ft = run(image3, "finetune", None, SMALL, progress=False, scenario="class")
+    cons = run(image3, "mygo", "consolidate-vae", SMALL, progress=False, scenario="class")
+    assert cons.scenario == "class"
+    assert sum(cons.accuracy_matrix[-1][:2]) > sum(ft.accuracy_matrix[-1][:2]) + 20
