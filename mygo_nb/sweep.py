@@ -730,6 +730,12 @@ def _storage_per_task(runs: Sequence[RunResult], key: str) -> float | None:
     return sum(per_run) / len(per_run) if per_run else None
 
 
+def _storage_cells(runs: Sequence[RunResult]) -> list[str]:
+    """Generator, replay buffer and raw data MB per task (``—`` where not accounted for)."""
+    vals = [_storage_per_task(runs, k) for k in ("generator_bytes", "replay_buffer_bytes", "raw_data_bytes")]
+    return ["—" if v is None else f"{v / 1e6:.2f}" for v in vals]
+
+
 def scenarios_markdown(groups: Sequence[Group]) -> str:
     """The "Methods × scenarios" section: per benchmark, data, eval split and profile, the average accuracy
     (after the last task, over all tasks) as ``mean ± std (n=N)`` per method (rows) and scenario (columns,
@@ -755,14 +761,21 @@ def scenarios_markdown(groups: Sequence[Group]) -> str:
         lines += _md_table(["Method", *SCENARIOS],
                            [[label, *(row.get(sc, "—") for sc in SCENARIOS)] for label, row in sorted(cells.items())])
         storage = []
+        by_method: dict[str, list[Group]] = {}
         for g in sorted(gs, key=lambda g: (g.method_label, SCENARIOS.index(g.scenario))):
-            vals = [_storage_per_task(g.runs, k) for k in ("generator_bytes", "replay_buffer_bytes", "raw_data_bytes")]
-            if any(v is not None for v in vals):
-                storage.append([g.method_label, g.scenario, str(len(g.runs)),
-                                *("—" if v is None else f"{v / 1e6:.2f}" for v in vals)])
+            by_method.setdefault(g.method_label, []).append(g)
+        for label, mgs in by_method.items():
+            cells_of = {g.scenario: _storage_cells(g.runs) for g in mgs}
+            kept = [g for g in mgs if any(c != "—" for c in cells_of[g.scenario])]
+            if len(kept) > 1 and len({tuple(cells_of[g.scenario]) for g in kept}) == 1:  # the same in every scenario
+                pooled = [r for g in kept for r in g.runs]
+                storage.append([label, ", ".join(g.scenario for g in kept), str(len(pooled)), *_storage_cells(pooled)])
+            else:
+                storage += [[label, g.scenario, str(len(g.runs)), *cells_of[g.scenario]] for g in kept]
         if storage:
-            lines += ["", "Storage per task (MB = 10^6 bytes; mean over tasks and seeds; — : not kept): generative "
-                      "memories (float32 parameters), replay buffer, and the task's raw training data for scale.", ""]
+            lines += ["", "Storage per task (MB = 10^6 bytes; mean over tasks and seeds; — : not kept; one row for "
+                      "the scenarios where it is the same): generative memories (float32 parameters), replay "
+                      "buffer, and the task's raw training data for scale.", ""]
             lines += _md_table(["Method", "Scenario", "n", "Generator MB/task", "Replay buffer MB/task",
                                 "Raw data MB/task"], storage)
         lines.append("")

@@ -358,9 +358,15 @@ def test_methods_by_scenarios_table_against_hand_computed(tmp_path: Path) -> Non
     for seed, a in enumerate((40.0, 50.0, 60.0)):
         _result("finetune", None, seed, avg(a - 10.0, a + 10.0), eval_on="test", scenario="class",
                 storage=[(0, None, mb // 2), (0, None, mb // 2)]).save(tmp_path / f"c{seed}.json")
-    # replay in the domain scenario only, one seed: buffer 2 MB after task 1, none kept for task 2 (None = 0)
-    _result("replay", None, 0, avg(75.0, 85.0), eval_on="test", scenario="domain",
-            storage=[(None, 2 * mb, 3 * mb), (None, None, 1 * mb)]).save(tmp_path / "r.json")
+    # replay in the domain and task scenarios, one seed each: buffer 2 MB for task 1, none for task 2 (None = 0)
+    for sc, a in (("domain", 75.0), ("task", 95.0)):
+        _result("replay", None, 0, avg(a, 85.0), eval_on="test", scenario=sc,
+                storage=[(None, 2 * mb, 3 * mb), (None, None, 1 * mb)]).save(tmp_path / f"r-{sc}.json")
+    # lwf: the same storage in both scenarios but for rounding: one row each
+    _result("lwf", None, 0, avg(50.0, 50.0), eval_on="test", scenario="task",
+            storage=[(0, None, 1_004_000), (0, None, 1_004_000)]).save(tmp_path / "l-task.json")
+    _result("lwf", None, 0, avg(50.0, 50.0), eval_on="test", scenario="class",
+            storage=[(0, None, 1_006_000), (0, None, 1_006_000)]).save(tmp_path / "l-class.json")
     # a generative memory of 1 MB and 3 MB per task, two seeds, class scenario
     for seed in (0, 1):
         _result("mygo", "consolidate-vae", seed, avg(80.0, 100.0 - seed * 10), eval_on="test", scenario="class",
@@ -374,12 +380,14 @@ def test_methods_by_scenarios_table_against_hand_computed(tmp_path: Path) -> Non
     # averages: (80, 90) -> 85 ± 7.07; (40, 50, 60) -> 50 ± 10; (90, 85) -> 87.5 ± 3.54
     assert "| finetune | 85.00 ± 7.07 (n=2) | — | 50.00 ± 10.00 (n=3) |" in section
     assert "| mygo/consolidate-vae | — | — | 87.50 ± 3.54 (n=2) |" in section
-    assert "| replay | — | 80.00 ± 0.00 (n=1) | — |" in section
+    assert "| replay | 90.00 ± 0.00 (n=1) | 80.00 ± 0.00 (n=1) | — |" in section
+    assert "| lwf | 50.00 ± 0.00 (n=1) | — | 50.00 ± 0.00 (n=1) |" in section
     # storage per task: generator (1 + 3) / 2 = 2 MB; replay (2 + 0) / 2 = 1 MB; raw (3 + 1) / 2 = 2 MB
     assert "| Method | Scenario | n | Generator MB/task | Replay buffer MB/task | Raw data MB/task |" in section
     assert "| finetune | class | 3 | 0.00 | — | 0.50 |" in section
     assert "| mygo/consolidate-vae | class | 2 | 2.00 | — | 1.00 |" in section
-    assert "| replay | domain | 1 | — | 1.00 | 2.00 |" in section
+    assert "| replay | task, domain | 2 | — | 1.00 | 2.00 |" in section  # the same in both: one row
+    assert "| lwf | task | 1 | 0.00 | — | 1.00 |\n| lwf | class | 1 | 0.00 | — | 1.01 |" in section
     assert "| finetune | task |" not in section  # no storage account, no storage row
     assert section == scenarios_markdown(groups)
     # Table 1 gets a Scenario column; the paper's Fine-tuning row sits beside the task-scenario run only
@@ -402,7 +410,7 @@ def test_methods_by_scenarios_table_against_hand_computed(tmp_path: Path) -> Non
         "split-mnist__canonical__domain__average-accuracy.png"}
     assert "split-mnist__canonical__mygo-consolidate-vae__paper__class__eval-test__accuracy-matrix.png" in figs
     assert "split-mnist__canonical__paper__eval-test__methods-x-scenarios.png" in figs
-    assert len(figs) == 3 + 4 + 1
+    assert len(figs) == 3 + 7 + 1
 
 
 # ----------------------------------------------------------------------------------------- the quick preset, real data
