@@ -52,6 +52,7 @@ __all__ = [
     "LwF",
     "LwFConfig",
     "ReplayConfig",
+    "SequentialLearner",
     "memory_nbytes",
     "sample_nbytes",
 ]
@@ -118,7 +119,7 @@ def sample_nbytes(x: Inputs, idx: Tensor) -> Tensor:
     return torch.full((len(idx),), math.prod(x.shape[1:]), device=idx.device)
 
 
-class _Sequential:
+class SequentialLearner:
     """Shared machinery: a net with the scenario's heads, a per-task training loop with extra loss terms."""
 
     config: Any = None
@@ -194,7 +195,7 @@ class _Sequential:
 # --------------------------------------------------------------------------------------------------
 # EWC
 # --------------------------------------------------------------------------------------------------
-class EWC(_Sequential):
+class EWC(SequentialLearner):
     """Online elastic weight consolidation (``ewc``)."""
 
     def __init__(self, bench: Benchmark, s: Stream, config: EWCConfig | None = None) -> None:
@@ -248,7 +249,7 @@ class EWC(_Sequential):
 # --------------------------------------------------------------------------------------------------
 # LwF
 # --------------------------------------------------------------------------------------------------
-class LwF(_Sequential):
+class LwF(SequentialLearner):
     """Learning without forgetting (``lwf``): distil the previous net's old outputs on new inputs."""
 
     def __init__(self, bench: Benchmark, s: Stream, config: LwFConfig | None = None) -> None:
@@ -295,7 +296,7 @@ def _select_within(x: Inputs, y: Tensor, n_classes: int, budget: int, rng: torch
     return order[cost <= budget]
 
 
-class ExperienceReplay(_Sequential):
+class ExperienceReplay(SequentialLearner):
     """Experience replay (``replay``) with a buffer as large, in bytes, as the MyGO memories."""
 
     def __init__(self, bench: Benchmark, s: Stream, config: ReplayConfig | None = None) -> None:
@@ -370,7 +371,7 @@ class ExperienceReplay(_Sequential):
 # --------------------------------------------------------------------------------------------------
 # Deep generative replay
 # --------------------------------------------------------------------------------------------------
-class DGR(_Sequential):
+class DGR(SequentialLearner):
     """Deep generative replay (``dgr``): one generator and one solver for the whole stream."""
 
     def __init__(self, bench: Benchmark, s: Stream, config: DGRConfig | None = None) -> None:
@@ -437,7 +438,7 @@ class DGR(_Sequential):
             self.memories = [VAEMemory(-1, self.vae.decoder)]
 
 
-BASELINES: dict[str, type[_Sequential]] = {"ewc": EWC, "lwf": LwF, "replay": ExperienceReplay, "dgr": DGR}
+BASELINES: dict[str, type[SequentialLearner]] = {"ewc": EWC, "lwf": LwF, "replay": ExperienceReplay, "dgr": DGR}
 
 
 def config_dict(learner: Any) -> dict[str, Any] | None:

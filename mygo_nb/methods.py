@@ -34,7 +34,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .baselines import BASELINES, _Sequential
+from .baselines import BASELINES, SequentialLearner
 from .config import TrainConfig, check_choice
 from .consolidate import CONFIGS as CONSOLIDATE_CONFIGS
 from .consolidate import Consolidate
@@ -242,7 +242,7 @@ class Joint:
                 "train_loss": log["loss"], "extractor_drift": extractor_drift(net, self._init)}
 
 
-Learner = MyGO | Consolidate | Finetune | Joint | _Sequential
+Learner = MyGO | Consolidate | Finetune | Joint | SequentialLearner
 
 
 def make_learner(method: str, bench: Benchmark, s: Stream, variant: str | None = None) -> Learner:
