@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from .config import ConfigError
-from .data import Benchmark, Inputs, Task, TokenBags, take
+from .data import Benchmark, Inputs, Task, TokenBags, concat_inputs, take
 from .memories import GenerativeMemory, Generator, VAEMemory, make_vae, vae_step
 from .models import NeocortexNet, adam, extractor_drift, extractor_snapshot, make_net
+from .phases import train_epochs
 from .scenarios import Scenario
 
 if TYPE_CHECKING:
@@ -147,33 +147,14 @@ class SequentialLearner:
     def _train(self, task: Task) -> dict[str, Any]:
         s, net, scn, t = self.s, self.net, self.scenario, task.index
         scn.ensure_heads(net, t)
-        opt = adam(net.parameters(), s.cfg.lr_fast)
-        data = task.train
-        n, bs = len(data), s.cfg.batch_size
-        steps = (n + bs - 1) // bs
-        t0 = time.perf_counter()
-        losses = []
-        net.train()
-        with tqdm(total=s.cfg.wake_epochs * steps, desc=s.desc(task, "train"), disable=not s.progress, leave=False,
-                  unit="batch") as bar:
-            for _ in range(s.cfg.wake_epochs):
-                perm = torch.randperm(n, device=data.y.device, generator=s.rng)
-                total = torch.zeros((), device=data.y.device)
-                for i in range(steps):
-                    idx = perm[i * bs:(i + 1) * bs]
-                    xb = take(data.x, idx)
-                    feats = net.features(xb)
-                    loss = scn.cross_entropy(net, feats, t, data.y[idx], t)
-                    extra = self.extra_loss(task, xb, feats)
-                    if extra is not None:
-                        loss = loss + extra
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    total += loss.detach()
-                    bar.update()
-                losses.append(float(total) / steps)
-        return {"loss": losses, "seconds": time.perf_counter() - t0, "samples": s.cfg.wake_epochs * n}
+        y = task.train.y
+
+        def loss_fn(idx: Tensor, xb: Any, feats: Tensor) -> Tensor:
+            loss = scn.cross_entropy(net, feats, t, y[idx], t)
+            extra = self.extra_loss(task, xb, feats)
+            return loss if extra is None else loss + extra
+
+        return train_epochs(net, list(net.parameters()), task.train.x, y, loss_fn, s, s.desc(task, "train"))
 
     def learn(self, task: Task) -> dict[str, Any]:
         self.before_task(task)
@@ -303,7 +284,11 @@ class ExperienceReplay(SequentialLearner):
         super().__init__(bench, s)
         self.config = config or ReplayConfig()
         self.buffer: list[tuple[int, Inputs, Tensor]] = []  # (task, inputs, local labels)
-        self.buffer_bytes: dict[int, int] = {}
+
+    @property
+    def buffer_bytes(self) -> dict[int, int]:
+        """Raw bytes kept per task (as `mygo_nb.experiment.raw_data_bytes` counts them)."""
+        return {t: int(sample_nbytes(x, torch.arange(len(y), device=y.device)).sum()) for t, x, y in self.buffer}
 
     def budget(self, task: Task) -> int:
         if self.config.bytes_per_task is not None:
@@ -326,9 +311,7 @@ class ExperienceReplay(SequentialLearner):
                 parts_x.append(xs.subset(idx) if isinstance(xs, TokenBags) else xs[idx])
                 parts_y.append(ys[idx])
                 parts_t.append(torch.full_like(ys[idx], tb))
-        from .methods import _concat
-
-        xr = _concat(parts_x)
+        xr = concat_inputs(parts_x)
         fr = self.net.features(take(xr, torch.arange(len(xr), device=feats.device)))
         loss = self.scenario.cross_entropy(self.net, fr, torch.cat(parts_t), torch.cat(parts_y), t)
         return t * loss  # current term weight 1, replay t: the 1/(t+1), t/(t+1) split up to a factor Adam ignores
@@ -338,7 +321,6 @@ class ExperienceReplay(SequentialLearner):
         idx = _select_within(data.x, data.y, task.n_classes, self.budget(task), self.s.rng)
         kept = data.x.subset(idx) if isinstance(data.x, TokenBags) else data.x[idx]
         self.buffer.append((task.index, kept, data.y[idx]))
-        self.buffer_bytes[task.index] = int(sample_nbytes(data.x, idx).sum())
 
     def extra_state(self) -> dict[str, Tensor]:
         out: dict[str, Tensor] = {}
@@ -353,7 +335,7 @@ class ExperienceReplay(SequentialLearner):
         return out
 
     def load_extra_state(self, tensors: dict[str, Tensor]) -> None:
-        self.buffer, self.buffer_bytes = [], {}
+        self.buffer = []
         i = 0
         while f"buffer.{i}.y" in tensors:
             y = tensors[f"buffer.{i}.y"]
@@ -362,9 +344,7 @@ class ExperienceReplay(SequentialLearner):
             else:
                 x = TokenBags(tensors[f"buffer.{i}.tokens"], tensors[f"buffer.{i}.starts"],
                               tensors[f"buffer.{i}.lengths"])
-            t = int(tensors[f"buffer.{i}.task"])
-            self.buffer.append((t, x, y))
-            self.buffer_bytes[t] = int(sample_nbytes(x, torch.arange(len(y), device=y.device)).sum())
+            self.buffer.append((int(tensors[f"buffer.{i}.task"]), x, y))
             i += 1
 
 
@@ -380,7 +360,7 @@ class DGR(SequentialLearner):
         self.vae = make_vae(self.net.dream_shape, 1, s.cfg.z_dim, s.cfg.gan_hidden, bench.device)
         self.prev_gen: Generator | None = None
         self.prev_net: NeocortexNet | None = None
-        self.memories: list[GenerativeMemory] = []
+        self.last_task = -1  # the latest task the generator has learned
         self._replay: tuple[Tensor, Tensor, Tensor] | None = None
 
     def before_task(self, task: Task) -> None:
@@ -427,15 +407,19 @@ class DGR(SequentialLearner):
 
     def after_task(self, task: Task) -> None:
         self.prev_gen = self.prev_net = None
-        self.memories = [VAEMemory(task.index, self.vae.decoder)]
+        self.last_task = task.index
+
+    @property
+    def memories(self) -> list[GenerativeMemory]:
+        """The one generator, counted (for storage) at the latest task it has learned."""
+        return [VAEMemory(self.last_task, self.vae.decoder)] if self.last_task >= 0 else []
 
     def extra_state(self) -> dict[str, Tensor]:
-        return {f"vae.{k}": v for k, v in self.vae.state_dict().items()}
+        return {"last_task": torch.tensor(self.last_task), **{f"vae.{k}": v for k, v in self.vae.state_dict().items()}}
 
     def load_extra_state(self, tensors: dict[str, Tensor]) -> None:
         self.vae.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("vae.")})
-        if self.memories or any(k.startswith("vae.") for k in tensors):
-            self.memories = [VAEMemory(-1, self.vae.decoder)]
+        self.last_task = int(tensors["last_task"])
 
 
 BASELINES: dict[str, type[SequentialLearner]] = {"ewc": EWC, "lwf": LwF, "replay": ExperienceReplay, "dgr": DGR}

@@ -197,12 +197,27 @@ class ConsolidateSleepLog(SleepLog):
     def steps_saved(self) -> int:
         return self.budget - self.steps
 
+    def finish(self, losses: torch.Tensor, steps: int, dream_task: list[int], t0: float,
+               batch: int) -> ConsolidateSleepLog:
+        """Fill in the record of a sleep that ran ``steps`` steps of ``batch`` samples since ``t0``."""
+        self.steps, self.loss, self.dream_task = steps, losses[:steps].tolist(), dream_task
+        self.seconds, self.samples = time.perf_counter() - t0, steps * batch
+        return self
+
 
 class _Patience:
     """The adaptive sleep's stopping rule: ``patience`` windows without a relative improvement."""
 
     def __init__(self, ccfg: ConsolidateConfig) -> None:
         self.c, self.best, self.bad = ccfg, math.inf, 0
+
+    def step(self, opt: torch.optim.Optimizer, loss: torch.Tensor, losses: torch.Tensor, step: int) -> bool:
+        """One optimiser step on ``loss``, recorded in ``losses[step]``; True when the sleep should end."""
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses[step] = loss.detach()
+        return self.stop(losses, step)
 
     def stop(self, losses: torch.Tensor, step: int) -> bool:
         c = self.c
@@ -278,19 +293,10 @@ def shared_head_sleep(student: NeocortexNet, teachers: dict[int, NeocortexNet], 
             loss = loss + share * F.mse_loss(logits[rows, cols], teacher.heads[0](f_t)[:, cols])
             if ccfg.feature_weight:
                 loss = loss + share * ccfg.feature_weight * F.mse_loss(f_s[rows], f_t)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses[step] = loss.detach()
-        if rule.stop(losses, step):
+        if rule.step(opt, loss, losses, step):
             steps = step + 1
             break
-    log.steps = steps
-    log.loss = losses[:steps].tolist()
-    log.dream_task = [-1] * steps  # every step dreams of every task
-    log.seconds = time.perf_counter() - t0
-    log.samples = steps * (sum(counts) + n_real)
-    return log
+    return log.finish(losses, steps, [-1] * steps, t0, sum(counts) + n_real)  # every step dreams of every task
 
 
 def consolidating_sleep(student: NeocortexNet, teachers: dict[int, NeocortexNet],
@@ -338,19 +344,10 @@ def consolidating_sleep(student: NeocortexNet, teachers: dict[int, NeocortexNet]
         loss = F.mse_loss(student.heads[mem.task](f_s), teacher.heads[mem.task](f_t))
         if ccfg.feature_weight:
             loss = loss + ccfg.feature_weight * F.mse_loss(f_s, f_t)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses[step] = loss.detach()
-        if rule.stop(losses, step):
+        if rule.step(opt, loss, losses, step):
             steps = step + 1
             break
-    log.steps = steps
-    log.loss = losses[:steps].tolist()
-    log.dream_task = [memories[c].task for c in choices[:steps]]
-    log.seconds = time.perf_counter() - t0
-    log.samples = steps * bs
-    return log
+    return log.finish(losses, steps, [memories[c].task for c in choices[:steps]], t0, bs)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ __all__ = [
     "Vocabulary",
     "benchmark_from_dataset",
     "benchmark_from_tensors",
+    "concat_inputs",
     "file_md5",
     "load_benchmark",
     "read_agnews_csv",
@@ -579,3 +580,19 @@ def load_benchmark(name: str, root: str | os.PathLike[str] | None = None, *,
     check_choice("benchmark", name, BENCHMARKS)
     loader = split_mnist if name == "split-mnist" else split_agnews
     return loader(root, max_train_per_class=max_train_per_class, device=device, download=download)
+
+
+def concat_inputs(xs: list[Inputs]) -> Inputs:
+    """Several inputs of one kind (image tensors or `TokenBags`) as one (notebook 06: joint training)."""
+    if isinstance(xs[0], TokenBags):
+        lengths = torch.cat([x.lengths for x in xs])
+        tokens = torch.cat([x.tokens[torch.repeat_interleave(x.starts, x.lengths) + _ranks(x.lengths)] for x in xs])
+        return TokenBags(tokens, torch.cumsum(lengths, 0) - lengths, lengths)
+    return torch.cat(xs)  # type: ignore[arg-type]
+
+
+def _ranks(lengths: torch.Tensor) -> torch.Tensor:
+    """0, 1, ..., len-1 for every bag, concatenated."""
+    total = int(lengths.sum())
+    starts = torch.cumsum(lengths, 0) - lengths
+    return torch.arange(total, device=lengths.device) - torch.repeat_interleave(starts, lengths, output_size=total)

@@ -32,13 +32,12 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from .baselines import BASELINES, SequentialLearner
 from .config import TrainConfig, check_choice
 from .consolidate import CONFIGS as CONSOLIDATE_CONFIGS
 from .consolidate import Consolidate
-from .data import Benchmark, Inputs, Task, TokenBags, take
+from .data import Benchmark, Task, concat_inputs
 from .memories import GenerativeMemory
 from .metrics import accuracy
 from .models import (
@@ -51,7 +50,7 @@ from .models import (
     make_net,
     set_extractor_trainable,
 )
-from .phases import FeatureCache, encode, sleep, wake
+from .phases import FeatureCache, encode, sleep, train_epochs, wake
 from .scenarios import SCENARIOS, Scenario
 
 if TYPE_CHECKING:
@@ -91,32 +90,6 @@ class Stream:
 
     def desc(self, task: Task, phase: str) -> str:
         return f"task {task.index + 1}/{self.n_tasks} {phase}"
-
-
-def _train_epochs(net: NeocortexNet, params: list[nn.Parameter], x: Inputs, y: torch.Tensor,
-                  loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], s: Stream, desc: str,
-                  opt: torch.optim.Optimizer | None = None) -> dict[str, Any]:
-    """Plain supervised training: ``wake_epochs`` shuffled epochs at ``lr_fast``; ``loss_fn(idx, feats)``."""
-    t0 = time.perf_counter()
-    opt = opt or adam(params, s.cfg.lr_fast)
-    n, bs = len(y), s.cfg.batch_size
-    steps = (n + bs - 1) // bs
-    net.train()
-    losses = []
-    with tqdm(total=s.cfg.wake_epochs * steps, desc=desc, disable=not s.progress, leave=False, unit="batch") as bar:
-        for _ in range(s.cfg.wake_epochs):
-            perm = torch.randperm(n, device=y.device, generator=s.rng)
-            total = torch.zeros((), device=y.device)
-            for i in range(steps):
-                idx = perm[i * bs:(i + 1) * bs]
-                opt.zero_grad(set_to_none=True)
-                loss = loss_fn(idx, net.features(take(x, idx)))
-                loss.backward()
-                opt.step()
-                total += loss.detach()
-                bar.update()
-            losses.append(float(total) / steps)
-    return {"loss": losses, "seconds": time.perf_counter() - t0, "samples": s.cfg.wake_epochs * n}
 
 
 class MyGO:
@@ -193,25 +166,11 @@ class Finetune:
         else:
             params, opt = list(net.parameters()), self.opt
         data = task.train
-        log = _train_epochs(net, params, data.x, data.y, lambda idx, f: scn.cross_entropy(net, f, t, data.y[idx], t),
-                            self.s, self.s.desc(task, "train"), opt)
+        log = train_epochs(net, params, data.x, data.y,
+                           lambda idx, _xb, f: scn.cross_entropy(net, f, t, data.y[idx], t),
+                           self.s, self.s.desc(task, "train"), opt)
         return {"phases": {"train": {"seconds": log["seconds"], "samples": log["samples"]}},
                 "train_loss": log["loss"], "extractor_drift": extractor_drift(net, self._init)}
-
-
-def _concat(xs: list[Inputs]) -> Inputs:
-    if isinstance(xs[0], TokenBags):
-        lengths = torch.cat([x.lengths for x in xs])
-        tokens = torch.cat([x.tokens[torch.repeat_interleave(x.starts, x.lengths) + _ranks(x.lengths)] for x in xs])
-        return TokenBags(tokens, torch.cumsum(lengths, 0) - lengths, lengths)
-    return torch.cat(xs)  # type: ignore[arg-type]
-
-
-def _ranks(lengths: torch.Tensor) -> torch.Tensor:
-    """0, 1, ..., len-1 for every bag, concatenated."""
-    total = int(lengths.sum())
-    starts = torch.cumsum(lengths, 0) - lengths
-    return torch.arange(total, device=lengths.device) - torch.repeat_interleave(starts, lengths, output_size=total)
 
 
 class Joint:
@@ -230,14 +189,14 @@ class Joint:
         net, scn, last = self.net, self.scenario, len(tasks) - 1
         for t in tasks:
             scn.ensure_heads(net, t.index)
-        x = _concat([t.train.x for t in tasks])
+        x = concat_inputs([t.train.x for t in tasks])
         y = torch.cat([t.train.y for t in tasks])
         tid = torch.cat([torch.full_like(t.train.y, t.index) for t in tasks])
 
-        def loss_fn(idx: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        def loss_fn(idx: torch.Tensor, _xb: object, f: torch.Tensor) -> torch.Tensor:
             return scn.cross_entropy(net, f, tid[idx], y[idx], last)
 
-        log = _train_epochs(net, list(net.parameters()), x, y, loss_fn, self.s, "joint train")
+        log = train_epochs(net, list(net.parameters()), x, y, loss_fn, self.s, "joint train")
         return {"phases": {"train": {"seconds": log["seconds"], "samples": log["samples"]}},
                 "train_loss": log["loss"], "extractor_drift": extractor_drift(net, self._init)}
 

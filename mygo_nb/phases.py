@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +25,10 @@ from .data import Inputs, Task, TokenBags, take
 from .memories import GenerativeMemory, balanced_labels, gan_step, make_gan
 from .models import NeocortexNet, adam, extractor_is_frozen, extractor_parameters
 
-__all__ = ["FeatureCache", "SleepLog", "WakeLog", "encode", "sleep", "wake"]
+if TYPE_CHECKING:
+    from .methods import Stream
+
+__all__ = ["FeatureCache", "SleepLog", "WakeLog", "encode", "sleep", "train_epochs", "wake"]
 
 ENCODE_BATCH = 2048
 
@@ -199,3 +202,34 @@ def sleep(student: NeocortexNet, teacher: NeocortexNet, memories: Sequence[Gener
     log.seconds = time.perf_counter() - t0
     log.samples = cfg.sleep_steps * cfg.batch_size
     return log
+
+
+def train_epochs(net: NeocortexNet, params: list[nn.Parameter], x: Inputs, y: torch.Tensor,
+                  loss_fn: Callable[[torch.Tensor, Any, torch.Tensor], torch.Tensor], s: Stream, desc: str,
+                  opt: torch.optim.Optimizer | None = None) -> dict[str, Any]:
+    """Plain supervised training: ``wake_epochs`` shuffled epochs at ``lr_fast`` of ``loss_fn(idx, xb, feats)``
+    (batch indices, the batch's inputs and their features).
+
+    Used by fine-tuning and joint training (notebook 06) and the baselines of notebook 09. Returns the
+    per-epoch mean losses, the seconds and the number of samples seen."""
+    t0 = time.perf_counter()
+    opt = opt or adam(params, s.cfg.lr_fast)
+    n, bs = len(y), s.cfg.batch_size
+    steps = (n + bs - 1) // bs
+    net.train()
+    losses = []
+    with tqdm(total=s.cfg.wake_epochs * steps, desc=desc, disable=not s.progress, leave=False, unit="batch") as bar:
+        for _ in range(s.cfg.wake_epochs):
+            perm = torch.randperm(n, device=y.device, generator=s.rng)
+            total = torch.zeros((), device=y.device)
+            for i in range(steps):
+                idx = perm[i * bs:(i + 1) * bs]
+                opt.zero_grad(set_to_none=True)
+                xb = take(x, idx)
+                loss = loss_fn(idx, xb, net.features(xb))
+                loss.backward()
+                opt.step()
+                total += loss.detach()
+                bar.update()
+            losses.append(float(total) / steps)
+    return {"loss": losses, "seconds": time.perf_counter() - t0, "samples": s.cfg.wake_epochs * n}

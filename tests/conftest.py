@@ -22,6 +22,16 @@ def _synthetic(n_per_class: int, n_classes: int, seed: int) -> tuple[torch.Tenso
     return x, y
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module of tiny runs (``pytestmark = pytest.mark.usefixtures("one_thread")``):
+    on a busy 2-core machine torch's spinning worker threads make them several times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_bench() -> Benchmark:
     """Four learnable synthetic classes in two tasks: 48 train and 16 test images per class."""

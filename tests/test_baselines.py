@@ -16,12 +16,7 @@ from mygo_nb.nbutil import find_record
 SMALL = Profile("small", TrainConfig(batch_size=32, wake_epochs=2, sleep_steps=20))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _stream(bench, scenario: str = "task", cfg: TrainConfig = SMALL.train) -> Stream:

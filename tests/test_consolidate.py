@@ -24,13 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SMALL = Profile("small", TrainConfig(batch_size=32, wake_epochs=2, sleep_steps=30))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: tiny runs on a busy 2-core machine are much faster without spinning workers."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _stream(bench: Benchmark, profile: Profile = SMALL, seed: int = 0) -> Stream:

@@ -42,13 +42,7 @@ METHODS = [("mygo", "reference"), ("mygo", "paper"), ("finetune", None), ("finet
            ("joint", None), ("ewc", None), ("lwf", None), ("replay", None), ("dgr", None)]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: on a busy 2-core machine, torch's spinning worker threads make tiny runs ~5x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class _Interrupt(Exception):

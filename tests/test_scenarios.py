@@ -15,12 +15,7 @@ from mygo_nb.scenarios import Scenario
 SMALL = Profile("small", TrainConfig(batch_size=32, wake_epochs=3, sleep_steps=20))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_layout_and_targets():
