@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .config import ConfigError
+from .config import check_int, check_real
 from .data import Benchmark, Inputs, Task, TokenBags, concat_inputs, take
 from .memories import GenerativeMemory, Generator, VAEMemory, make_vae, vae_step
 from .models import NeocortexNet, adam, extractor_drift, extractor_snapshot, make_net
@@ -66,10 +66,8 @@ class EWCConfig:
     fisher_samples: int = 500
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.lam) and self.lam >= 0):
-            raise ConfigError(f"EWC lam must be a finite number >= 0, got {self.lam!r}")
-        if not (isinstance(self.fisher_samples, int) and self.fisher_samples >= 1):
-            raise ConfigError(f"EWC fisher_samples must be an integer >= 1, got {self.fisher_samples!r}")
+        check_real("EWC lam", self.lam, minimum=0)
+        check_int("EWC fisher_samples", self.fisher_samples, minimum=1)
 
 
 @dataclass(frozen=True)
@@ -80,10 +78,8 @@ class LwFConfig:
     temperature: float = 2.0
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.alpha) and self.alpha >= 0):
-            raise ConfigError(f"LwF alpha must be a finite number >= 0, got {self.alpha!r}")
-        if not (math.isfinite(self.temperature) and self.temperature > 0):
-            raise ConfigError(f"LwF temperature must be a finite number > 0, got {self.temperature!r}")
+        check_real("LwF alpha", self.alpha, minimum=0)
+        check_real("LwF temperature", self.temperature, minimum=0, strict=True)
 
 
 @dataclass(frozen=True)
@@ -93,8 +89,7 @@ class ReplayConfig:
     bytes_per_task: int | None = None
 
     def __post_init__(self) -> None:
-        if self.bytes_per_task is not None and not (isinstance(self.bytes_per_task, int) and self.bytes_per_task > 0):
-            raise ConfigError(f"replay bytes_per_task must be None or an integer > 0, got {self.bytes_per_task!r}")
+        check_int("replay bytes_per_task", self.bytes_per_task, minimum=1, optional=True)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,9 @@ __all__ = [
     "Profile",
     "TrainConfig",
     "check_choice",
+    "check_int",
     "check_notebook_params",
+    "check_real",
     "validate_params",
 ]
 
@@ -53,6 +55,30 @@ def _show(v: Any, n: int = 40) -> str:
     return r if len(r) <= n else r[: n - 3] + "..."
 
 
+def check_int(name: str, value: Any, *, minimum: int, optional: bool = False) -> int | None:
+    """Return ``value`` if it is an integer ``>= minimum`` (or None when ``optional``); else `ConfigError`."""
+    if optional and value is None:
+        return None
+    if not (_is_int(value) and value >= minimum):
+        what = f"None or an integer >= {minimum}" if optional else f"an integer >= {minimum}"
+        raise ConfigError(f"{name} must be {what}, got {_show(value)}")
+    return value
+
+
+def check_real(name: str, value: Any, *, minimum: float, strict: bool = False,
+               below: float | None = None) -> float:
+    """Return ``value`` if it is a finite number ``>= minimum`` (``> minimum`` when ``strict``) and, if given,
+    ``< below``; else `ConfigError` naming the valid range."""
+    ok = _is_real(value) and math.isfinite(value) and (value > minimum if strict else value >= minimum)
+    if below is not None:
+        ok = ok and value < below
+    if not ok:
+        what = (f"a finite number {'>' if strict else '>='} {minimum:g}" if below is None
+                else f"a number in {'(' if strict else '['}{minimum:g}, {below:g})")
+        raise ConfigError(f"{name} must be {what}, got {_show(value)}")
+    return value
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Budgets and learning rates shared by all methods. Defaults = the paper's protocol."""
@@ -67,20 +93,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "wake_epochs", "sleep_steps", "z_dim", "gan_hidden"):
-            if not _is_int(getattr(self, name)):
-                raise ConfigError(f"{name} must be an integer, got {_show(getattr(self, name))}")
+            check_int(name, getattr(self, name), minimum=0 if name == "sleep_steps" else 1)
         for name in ("lr_fast", "lr_slow"):
-            v = getattr(self, name)
-            if not _is_real(v) or not math.isfinite(v):
-                raise ConfigError(f"{name} must be a finite number, got {_show(v)}")
-        for name in ("batch_size", "wake_epochs", "z_dim", "gan_hidden"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.sleep_steps < 0:
-            raise ConfigError(f"sleep_steps must be >= 0, got {self.sleep_steps}")
-        for name in ("lr_fast", "lr_slow"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+            check_real(name, getattr(self, name), minimum=0, strict=True)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .config import ConfigError, TrainConfig, check_choice
+from .config import TrainConfig, check_choice, check_int, check_real
 from .data import Benchmark, Task, TaskData, TokenBags, take
 from .memories import (
     GenerativeMemory,
@@ -85,16 +85,11 @@ class ConsolidateConfig:
     def __post_init__(self) -> None:
         check_choice("memory", self.memory, MEMORY_KINDS)
         check_choice("student_init", self.student_init, STUDENT_INITS)
-        if not (math.isfinite(self.feature_weight) and self.feature_weight >= 0):
-            raise ConfigError(f"feature_weight must be a finite number >= 0, got {self.feature_weight!r}")
-        if self.patience is not None and not (isinstance(self.patience, int) and self.patience >= 1):
-            raise ConfigError(f"patience must be None or an integer >= 1, got {self.patience!r}")
-        if not (isinstance(self.window, int) and self.window >= 1):
-            raise ConfigError(f"window must be an integer >= 1, got {self.window!r}")
-        if not 0 <= self.min_improvement < 1:
-            raise ConfigError(f"min_improvement must be in [0, 1), got {self.min_improvement!r}")
-        if not 0 <= self.real_fraction < 1:
-            raise ConfigError(f"real_fraction must be in [0, 1), got {self.real_fraction!r}")
+        check_real("feature_weight", self.feature_weight, minimum=0)
+        check_int("patience", self.patience, minimum=1, optional=True)
+        check_int("window", self.window, minimum=1)
+        check_real("min_improvement", self.min_improvement, minimum=0, below=1)
+        check_real("real_fraction", self.real_fraction, minimum=0, below=1)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -135,7 +135,7 @@ def test_run_validates_options(tiny_bench):
         run(tiny_bench, "joint", "paper", TINY, progress=False)
     with pytest.raises(ConfigError, match="valid choices: paper, quick"):
         run(tiny_bench, "mygo", profile="huge", progress=False)
-    with pytest.raises(ConfigError, match="lr_slow must be > 0"):
+    with pytest.raises(ConfigError, match="lr_slow must be a finite number > 0"):
         TrainConfig(lr_slow=0)
 
 

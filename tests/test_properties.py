@@ -13,11 +13,14 @@ import string
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from mygo_nb.baselines import EWCConfig, LwFConfig, ReplayConfig
 from mygo_nb.config import ConfigError, TrainConfig, validate_params
+from mygo_nb.consolidate import ConsolidateConfig
 from mygo_nb.data import IDX_DTYPES, DataError, TokenBags, read_agnews_csv, read_idx, validate_class_split
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -210,6 +213,45 @@ def test_train_config_accepts_exactly_the_valid_values(kw):
             assert any(name in str(e) for name in kw)
         else:
             raise AssertionError(f"TrainConfig accepted {kw}")
+
+
+def _number(v: object) -> bool:
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+
+
+def _integer(v: object) -> bool:
+    return not isinstance(v, bool) and isinstance(v, int)
+
+
+# config class -> field -> (predicate a valid value satisfies, a valid default for the other fields)
+_METHOD_CONFIGS = {
+    EWCConfig: {"lam": lambda v: _number(v) and v >= 0, "fisher_samples": lambda v: _integer(v) and v >= 1},
+    LwFConfig: {"alpha": lambda v: _number(v) and v >= 0, "temperature": lambda v: _number(v) and v > 0},
+    ReplayConfig: {"bytes_per_task": lambda v: v is None or (_integer(v) and v >= 1)},
+    ConsolidateConfig: {
+        "feature_weight": lambda v: _number(v) and v >= 0,
+        "patience": lambda v: v is None or (_integer(v) and v >= 1),
+        "window": lambda v: _integer(v) and v >= 1,
+        "min_improvement": lambda v: _number(v) and 0 <= v < 1,
+        "real_fraction": lambda v: _number(v) and 0 <= v < 1,
+    },
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_method_configs_accept_exactly_the_valid_values(data):
+    cls = data.draw(st.sampled_from(list(_METHOD_CONFIGS)))
+    fields = _METHOD_CONFIGS[cls]
+    kw = data.draw(st.dictionaries(st.sampled_from(list(fields)), _any, max_size=2))
+    if all(fields[k](v) for k, v in kw.items()):
+        cfg = cls(**kw)
+        assert all(getattr(cfg, k) == v for k, v in kw.items())
+    else:
+        with pytest.raises(ConfigError) as e:
+            cls(**kw)
+        _one_line(e.value)
+        assert any(k in str(e.value) and not fields[k](v) for k, v in kw.items())
 
 
 _class = st.one_of(st.integers(-3, 12), st.floats(-1, 12), st.booleans(), st.text(string.digits, max_size=2))
