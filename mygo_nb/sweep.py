@@ -757,7 +757,7 @@ def scenarios_markdown(groups: Sequence[Group]) -> str:
         cells: dict[str, dict[str, str]] = {}
         for g in gs:
             m, s = mean_std(r.average_accuracy for r in g.runs)
-            cells.setdefault(g.method_label, {})[g.scenario] = f"{m:.2f} ± {s:.2f} (n={len(g.runs)})"
+            cells.setdefault(g.method_label, {})[g.scenario] = f"{_fmt(m, s, len(g.runs))} (n={len(g.runs)})"
         lines += _md_table(["Method", *SCENARIOS],
                            [[label, *(row.get(sc, "—") for sc in SCENARIOS)] for label, row in sorted(cells.items())])
         storage = []

@@ -380,8 +380,8 @@ def test_methods_by_scenarios_table_against_hand_computed(tmp_path: Path) -> Non
     # averages: (80, 90) -> 85 ± 7.07; (40, 50, 60) -> 50 ± 10; (90, 85) -> 87.5 ± 3.54
     assert "| finetune | 85.00 ± 7.07 (n=2) | — | 50.00 ± 10.00 (n=3) |" in section
     assert "| mygo/consolidate-vae | — | — | 87.50 ± 3.54 (n=2) |" in section
-    assert "| replay | 90.00 ± 0.00 (n=1) | 80.00 ± 0.00 (n=1) | — |" in section
-    assert "| lwf | 50.00 ± 0.00 (n=1) | — | 50.00 ± 0.00 (n=1) |" in section
+    assert "| replay | 90.00 (n=1) | 80.00 (n=1) | — |" in section
+    assert "| lwf | 50.00 (n=1) | — | 50.00 (n=1) |" in section
     # storage per task: generator (1 + 3) / 2 = 2 MB; replay (2 + 0) / 2 = 1 MB; raw (3 + 1) / 2 = 2 MB
     assert "| Method | Scenario | n | Generator MB/task | Replay buffer MB/task | Raw data MB/task |" in section
     assert "| finetune | class | 3 | 0.00 | — | 0.50 |" in section
@@ -454,6 +454,6 @@ def test_class_scenario_run_through_the_notebook(tmp_path: Path, agnews_root: Pa
     assert "scenario=class" in printed and "scenario: class-incremental" in printed
     assert _sidecars(out)[name]["parameters"]["scenario"] == "class"
     md = (out / "summary.md").read_text()
-    assert f"| finetune | — | — | {r.average_accuracy:.2f} ± 0.00 (n=1) |" in md
+    assert f"| finetune | — | — | {r.average_accuracy:.2f} (n=1) |" in md
     raw = sum(t["raw_data_bytes"] for t in r.storage["per_task"]) / len(r.storage["per_task"]) / 1e6
     assert raw > 0 and f"| finetune | class | 1 | 0.00 | — | {raw:.2f} |" in md
