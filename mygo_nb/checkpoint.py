@@ -289,10 +289,13 @@ def _short(v: Any, n: int = 60) -> str:
 
 
 def run_fingerprint(bench: Any, method: str, variant: str | None, profile: dict[str, Any], seed: int,
-                    eval_on: str, scenario: str = "task") -> dict[str, Any]:
-    """What identifies a run for resuming: options, seed, device type, data, and the torch version."""
+                    eval_on: str, scenario: str = "task", config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What identifies a run for resuming: options, seed, device type, data, and the torch version
+    (``config``: a method config that overrides the variant's named one, see `mygo_nb.experiment.run`)."""
     files = bench.provenance.get("files", {})
-    extra = {} if scenario == "task" else {"scenario": scenario}  # task-scenario checkpoints stay resumable
+    extra: dict[str, Any] = {} if scenario == "task" else {"scenario": scenario}  # task checkpoints stay resumable
+    if config is not None:
+        extra["config"] = config
     return {"format": FORMAT, "benchmark": bench.name, "method": method, "variant": variant, "profile": profile,
             "seed": seed, "eval_on": eval_on, **extra, "device": bench.device.type,
             "tasks": [list(t.classes) for t in bench.tasks],

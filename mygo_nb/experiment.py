@@ -12,6 +12,7 @@ import torch
 from .baselines import config_dict
 from .checkpoint import Checkpointer, run_fingerprint
 from .config import BENCHMARKS, EVAL_SPLITS, PROFILES, ConfigError, Profile, check_choice
+from .consolidate import ConsolidateConfig
 from .data import Benchmark, Task, TokenBags, load_benchmark
 from .methods import METHODS, VARIANTS, MethodRun, Stream, make_learner, run_method, scenarios_for
 from .metrics import summarize
@@ -60,11 +61,13 @@ def check_method(method: str, variant: str | None, scenario: str = "task") -> st
 def run(bench: Benchmark, method: str, variant: str | None = None, profile: str | Profile = "paper", *,
         seed: int = 0, eval_on: str = "test", progress: bool = True,
         checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False,
-        scenario: str = "task") -> RunResult:
+        scenario: str = "task", config: ConsolidateConfig | None = None) -> RunResult:
     """Run ``method`` on an already-loaded benchmark in ``scenario`` (`mygo_nb.scenarios`) and return its record.
 
     With ``checkpoint_dir``, the run's state is saved there after every task (`mygo_nb.checkpoint`);
-    ``resume=True`` continues from the newest checkpoint there, if any.
+    ``resume=True`` continues from the newest checkpoint there, if any. ``config`` replaces the named config
+    of a ``mygo/consolidate*`` variant (probes such as benchmarks/class_il_probes.py); the record's
+    ``traces["method_config"]`` always says which config ran.
     """
     variant = check_method(method, variant, scenario)
     prof = profile if isinstance(profile, Profile) else PROFILES[check_choice("profile", profile, tuple(PROFILES))]
@@ -72,10 +75,11 @@ def run(bench: Benchmark, method: str, variant: str | None = None, profile: str 
     t0 = time.perf_counter()
     rng, host = seed_everything(seed, bench.device)
     stream = Stream(prof.train, rng, host, progress, bench.n_tasks, scenario)
-    learner = make_learner(method, bench, stream, variant)
+    learner = make_learner(method, bench, stream, variant, config)
     ckpt = None
     if checkpoint_dir is not None:
-        fingerprint = run_fingerprint(bench, method, variant, prof.to_dict(), seed, eval_on, scenario)
+        fingerprint = run_fingerprint(bench, method, variant, prof.to_dict(), seed, eval_on, scenario,
+                                      None if config is None else config.to_dict())
         ckpt = Checkpointer(checkpoint_dir, fingerprint, resume=resume)
     elif resume:
         raise ConfigError("resume=True needs a checkpoint_dir (CLI: --resume needs --out or --checkpoint-dir)")

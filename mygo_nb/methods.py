@@ -34,9 +34,9 @@ import torch
 from torch import nn
 
 from .baselines import BASELINES, SequentialLearner
-from .config import TrainConfig, check_choice
+from .config import ConfigError, TrainConfig, check_choice
 from .consolidate import CONFIGS as CONSOLIDATE_CONFIGS
-from .consolidate import Consolidate
+from .consolidate import Consolidate, ConsolidateConfig
 from .data import Benchmark, Task, concat_inputs
 from .memories import GenerativeMemory
 from .metrics import accuracy
@@ -204,18 +204,24 @@ class Joint:
 Learner = MyGO | Consolidate | Finetune | Joint | SequentialLearner
 
 
-def make_learner(method: str, bench: Benchmark, s: Stream, variant: str | None = None) -> Learner:
-    """The learner for ``method`` (and ``variant``, for ``mygo`` only) in the scenario ``s.scenario``."""
+def make_learner(method: str, bench: Benchmark, s: Stream, variant: str | None = None,
+                 config: ConsolidateConfig | None = None) -> Learner:
+    """The learner for ``method`` (and ``variant``, for ``mygo`` only) in the scenario ``s.scenario``.
+
+    ``config`` replaces the named config of a ``consolidate*`` variant (any other learner: an error)."""
     check_choice("method", method, METHODS)
     if method in VARIANTS:
         variant = check_choice("variant", variant or VARIANTS[method][0], VARIANTS[method])
+    if config is not None and variant not in CONSOLIDATE_CONFIGS:
+        raise ConfigError("a ConsolidateConfig only applies to the mygo/consolidate* variants, not to "
+                          + method + (f"/{variant}" if variant else ""))
     if s.scenario not in scenarios_for(method, variant):
         label = method + (f"/{variant}" if variant else "")
         raise ValueError(f"{label} is not defined in the {s.scenario} scenario; it runs in: "
                          f"{', '.join(scenarios_for(method, variant))}")
     if method in VARIANTS:
         if variant in CONSOLIDATE_CONFIGS:
-            return Consolidate(bench, s, CONSOLIDATE_CONFIGS[variant])
+            return Consolidate(bench, s, config or CONSOLIDATE_CONFIGS[variant])
         return MyGO(bench, s, variant)
     if variant is not None:
         raise ValueError(f"method {method!r} has no variants; drop --variant")

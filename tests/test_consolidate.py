@@ -227,3 +227,21 @@ def test_prewake_student_sleeps_from_the_first_task(image3):
     r = run(image3, "mygo", "consolidate-prewake", SMALL, progress=False)
     assert [b["steps"] for b in r.traces["sleep_budget"]] == [SMALL.train.sleep_steps] * 3
     assert set(r.traces["sleep_dream_task"][0]) == {0} and r.traces["sleep_loss"][0][0] > 0
+
+
+def test_a_config_overrides_the_named_variant(image3, tmp_path):
+    """``run(..., config=)`` runs ``mygo/consolidate`` with any ConsolidateConfig (benchmarks/class_il_probes.py):
+    given the named config of ``consolidate-vae`` it is the same computation; the record says which config ran;
+    a checkpoint made with another config is not resumed."""
+    named = run(image3, "mygo", "consolidate-vae", SMALL, progress=False, scenario="class")
+    probe = run(image3, "mygo", "consolidate", SMALL, progress=False, scenario="class",
+                config=CONFIGS["consolidate-vae"], checkpoint_dir=tmp_path)
+    assert probe.accuracy_matrix == named.accuracy_matrix
+    assert probe.traces["method_config"] == named.traces["method_config"] == {**CONFIGS["consolidate-vae"].to_dict()}
+    with pytest.raises(ckpt_mod.CheckpointError, match="from a different run"):
+        run(image3, "mygo", "consolidate", SMALL, progress=False, scenario="class",
+            config=ConsolidateConfig(memory="vae", real_fraction=0.25), checkpoint_dir=tmp_path, resume=True)
+    with pytest.raises(ConfigError, match="only applies to the mygo/consolidate\\* variants, not to ewc"):
+        run(image3, "ewc", None, SMALL, progress=False, config=ConsolidateConfig())
+    with pytest.raises(ConfigError, match="not to mygo/reference"):
+        run(image3, "mygo", "reference", SMALL, progress=False, config=ConsolidateConfig())
