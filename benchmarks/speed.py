@@ -2,7 +2,8 @@
 
 Usage (from the repository root, with the project's venv):
 
-    MYGO_DATA=../shared/data python benchmarks/speed.py [--method mygo] [--variant reference] [--device cpu]
+    MYGO_DATA=../shared/data python benchmarks/speed.py [--method mygo] [--variant reference] [--scenario task]
+        [--device cpu]
 
 Prints the data-loading time, then per phase (wake, sleep, train, eval) the wall time and the samples/s,
 per-task times, the total, and the final average accuracy (as a check that the run did the real work).
@@ -21,6 +22,7 @@ from mygo_nb.config import BENCHMARKS, PROFILES
 from mygo_nb.data import load_benchmark
 from mygo_nb.experiment import resolve_device, run
 from mygo_nb.methods import METHODS
+from mygo_nb.scenarios import SCENARIOS
 
 
 def main() -> None:
@@ -28,6 +30,7 @@ def main() -> None:
     p.add_argument("--benchmark", choices=BENCHMARKS, default="split-mnist")
     p.add_argument("--method", choices=METHODS, default="mygo")
     p.add_argument("--variant", default=None)
+    p.add_argument("--scenario", choices=SCENARIOS, default="task")
     p.add_argument("--profile", choices=tuple(PROFILES), default="paper")
     p.add_argument("--eval-on", choices=("test", "train"), default="train")
     p.add_argument("--device", default="auto")
@@ -40,7 +43,8 @@ def main() -> None:
     t0 = time.perf_counter()
     bench = load_benchmark(args.benchmark, args.data_root, max_train_per_class=prof.max_train_per_class, device=device)
     print(f"data loading: {time.perf_counter() - t0:.1f} s")
-    r = run(bench, args.method, args.variant, prof, seed=args.seed, eval_on=args.eval_on, progress=False)
+    r = run(bench, args.method, args.variant, prof, seed=args.seed, eval_on=args.eval_on, progress=False,
+            scenario=args.scenario)
     t = r.timings
     print(f"{'phase':<8}{'seconds':>10}{'samples/s':>12}")
     for phase, sec in t["phase_seconds"].items():
@@ -48,7 +52,8 @@ def main() -> None:
         print(f"{phase:<8}{sec:>10.1f}{(f'{sps:,.0f}' if sps else '-'):>12}")
     for i, per in enumerate(t["per_task"]):
         print(f"  task {i + 1}: " + ", ".join(f"{k} {v:.1f} s" for k, v in per.items()))
-    print(f"total run: {t['total_seconds']:.1f} s   ({r.label}, {args.profile} profile, eval on {args.eval_on})")
+    print(f"total run: {t['total_seconds']:.1f} s   ({r.label}, {args.scenario} scenario, {args.profile} profile, "
+          f"eval on {args.eval_on}, {r.device})")
     print(f"final average accuracy: {r.average_accuracy:.2f}%")
 
 

@@ -1,4 +1,9 @@
-"""Shared fixtures: a tiny synthetic benchmark for fast unit tests, and real-data roots from MYGO_DATA."""
+"""Shared fixtures: a tiny synthetic benchmark for fast unit tests, and real-data roots from MYGO_DATA.
+
+``MYGO_TEST_DEVICE=cuda`` puts the synthetic benchmarks (and so every run made on them) on the GPU; the
+default is the CPU. ``MYGO_TEST_DETERMINISTIC=1`` also turns on ``torch.use_deterministic_algorithms`` (on a
+GPU with ``CUBLAS_WORKSPACE_CONFIG=:4096:8``). benchmarks/gpu_check.sh runs the unit tests that way.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,14 @@ from mygo_nb.config import Profile, TrainConfig
 from mygo_nb.data import Benchmark, Task, TaskData, TokenBags, benchmark_from_tensors
 
 TINY = Profile("tiny", TrainConfig(batch_size=32, wake_epochs=4, sleep_steps=20))
+TEST_DEVICE = os.environ.get("MYGO_TEST_DEVICE", "cpu")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if TEST_DEVICE != "cpu" and not (TEST_DEVICE.startswith("cuda") and torch.cuda.is_available()):
+        raise pytest.UsageError(f"MYGO_TEST_DEVICE={TEST_DEVICE!r} needs a CUDA GPU (or leave it unset for the CPU)")
+    if os.environ.get("MYGO_TEST_DETERMINISTIC") == "1":
+        torch.use_deterministic_algorithms(True)
 
 
 def _synthetic(n_per_class: int, n_classes: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -37,7 +50,7 @@ def tiny_bench() -> Benchmark:
     """Four learnable synthetic classes in two tasks: 48 train and 16 test images per class."""
     xtr, ytr = _synthetic(48, 4, 0)
     xte, yte = _synthetic(16, 4, 1)
-    return benchmark_from_tensors(xtr, ytr, xte, yte, [[0, 1], [2, 3]], name="tiny")
+    return benchmark_from_tensors(xtr, ytr, xte, yte, [[0, 1], [2, 3]], name="tiny", device=TEST_DEVICE)
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +58,7 @@ def image3() -> Benchmark:
     """Six synthetic classes in three tasks: 40 train and 12 test images per class."""
     xtr, ytr = _synthetic(40, 6, 0)
     xte, yte = _synthetic(12, 6, 1)
-    return benchmark_from_tensors(xtr, ytr, xte, yte, [[0, 1], [2, 3], [4, 5]], name="tiny3")
+    return benchmark_from_tensors(xtr, ytr, xte, yte, [[0, 1], [2, 3], [4, 5]], name="tiny3", device=TEST_DEVICE)
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +76,7 @@ def text2() -> Benchmark:
         for split, n in (("train", 40), ("test", 10)):
             parts[split] = TaskData(TokenBags.from_lists(docs(n, a) + docs(n, b)), torch.tensor([0] * n + [1] * n))
         tasks.append(Task(i, (a, b), (str(a), str(b)), parts["train"], parts["test"]))
-    return Benchmark("tinytext", "text", tasks, ("0", "1", "2", "3"), vocab_size=50)
+    return Benchmark("tinytext", "text", tasks, ("0", "1", "2", "3"), vocab_size=50).to(TEST_DEVICE)
 
 
 @pytest.fixture(scope="session")

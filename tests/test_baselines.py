@@ -55,7 +55,7 @@ def test_lwf_distillation_is_zero_before_the_student_moves(image3):
     x = image3.tasks[1].train.x[:8]
     assert abs(float(learner.extra_loss(image3.tasks[1], x, learner.net.features(x)).detach())) < 1e-6
     with torch.no_grad():
-        learner.net.heads[0].bias.add_(torch.tensor([2.0, -2.0]))
+        learner.net.heads[0].bias.add_(torch.tensor([2.0, -2.0], device=image3.device))
     assert float(learner.extra_loss(image3.tasks[1], x, learner.net.features(x)).detach()) > 0.01
 
 
@@ -69,11 +69,12 @@ def test_replay_buffer_is_storage_fair_and_class_balanced(bench_name, request):
     assert budget == memory_nbytes(bench.modality, 2, 8, 4)
     _, x, y = learner.buffer[0]
     spent = learner.buffer_bytes[0]
-    one = int(sample_nbytes(bench.tasks[0].train.x, torch.tensor([0])).max()) if bench.modality == "image" else 4 * 8
+    first = torch.tensor([0], device=bench.device)
+    one = int(sample_nbytes(bench.tasks[0].train.x, first).max()) if bench.modality == "image" else 4 * 8
     everything = len(y) == len(bench.tasks[0].train)
     assert 0 < spent <= budget and (everything or budget - spent < one + 1)  # as many samples as fit
     assert abs(int((y == 0).sum()) - int((y == 1).sum())) <= 1
-    assert spent == int(sample_nbytes(x, torch.arange(len(y))).sum())
+    assert spent == int(sample_nbytes(x, torch.arange(len(y), device=y.device)).sum())
 
 
 def test_replay_storage_is_recorded_and_matches_a_mygo_memory(image3):
@@ -112,26 +113,26 @@ class _Replay:
 
     def dream(self, n, rng, labels):
         if self.noise:
-            return torch.rand(n, 1, 28, 28, generator=rng) * 2 - 1, labels
+            return torch.rand(n, 1, 28, 28, generator=rng, device=rng.device) * 2 - 1, labels
         picks = [torch.nonzero(self.data.y == c)[:, 0] for c in labels.tolist()]
-        idx = torch.stack([p[torch.randint(len(p), (1,), generator=rng)][0] for p in picks])
+        idx = torch.stack([p[torch.randint(len(p), (1,), generator=rng, device=rng.device)][0] for p in picks])
         return self.data.x[idx], labels
 
 
 def test_dream_score_separates_perfect_memories_from_noise(image3):
     cfg = TrainConfig(batch_size=30)
-    good = dream_score([_Replay(t) for t in image3.tasks], image3.tasks, cfg, torch.Generator().manual_seed(0),
-                       steps=60)
+    good = dream_score([_Replay(t) for t in image3.tasks], image3.tasks, cfg,
+                       torch.Generator(image3.device).manual_seed(0), steps=60)
     bad = dream_score([_Replay(t, noise=True) for t in image3.tasks], image3.tasks, cfg,
-                      torch.Generator().manual_seed(0), steps=60)
+                      torch.Generator(image3.device).manual_seed(0), steps=60)
     assert min(good) > 90 and sum(bad) / 3 < 50
 
 
 def test_fit_memory_dreams_images_of_the_task(image3):
     cfg = TrainConfig(batch_size=32, wake_epochs=1, z_dim=8, gan_hidden=16)
     for kind in ("gan", "vae"):
-        m = fit_memory(image3.tasks[1], kind, cfg, torch.Generator().manual_seed(0))
-        x, y = m.dream(6, torch.Generator().manual_seed(1))
+        m = fit_memory(image3.tasks[1], kind, cfg, torch.Generator(image3.device).manual_seed(0))
+        x, y = m.dream(6, torch.Generator(image3.device).manual_seed(1))
         assert m.task == 1 and m.kind == kind and x.shape == (6, 1, 28, 28) and y.tolist() == [0, 1] * 3
     with pytest.raises(ValueError, match="unknown memory kind 'flow'"):
         fit_memory(image3.tasks[0], "flow", cfg, torch.Generator())
@@ -143,3 +144,4 @@ def test_saved_records_are_matched_on_their_scenario(image3, tmp_path):
     assert find_record(tmp_path, image3, "replay", None, SMALL, 0, "test") is None
     found = find_record(tmp_path, image3, "replay", None, SMALL, 0, "test", "class")
     assert found is not None and found.accuracy_matrix == r.accuracy_matrix
+

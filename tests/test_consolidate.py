@@ -86,18 +86,18 @@ def test_vae_memory_is_a_vae_and_dreams_the_right_shape(image3, text2):
     r_learner.learn(image3.tasks[0])
     mem = r_learner.memories[0]
     assert isinstance(mem, VAEMemory) and mem.kind == "vae"
-    dreams, labels = mem.dream(10, torch.Generator().manual_seed(0))
+    dreams, labels = mem.dream(10, torch.Generator(image3.device).manual_seed(0))
     assert dreams.shape == (10, 1, 28, 28) and dreams.min() >= -1 and dreams.max() <= 1
     assert labels.tolist() == [0, 1] * 5
     t_learner = make_learner("mygo", text2, _stream(text2), "consolidate-vae")
     t_learner.learn(text2.tasks[0])
     assert t_learner.memories[0].dream(7)[0].shape == (7, 128)
     # the VAE itself: an encoder q(z|x,c) and a Generator decoder; the negative ELBO goes down with training
-    vae = make_vae((1, 28, 28), 2, 8, 64)
+    vae = make_vae((1, 28, 28), 2, 8, 64, image3.device)
     assert isinstance(vae, ConditionalVAE) and param_count(vae.decoder) < param_count(vae)
     x, y = image3.tasks[0].train.x[:64], image3.tasks[0].train.y[:64]
     opt = torch.optim.Adam(vae.parameters(), lr=1e-3)
-    rng = torch.Generator().manual_seed(0)
+    rng = torch.Generator(image3.device).manual_seed(0)
     first = sum(vae_step(vae, opt, x, y, rng))
     for _ in range(60):
         last = sum(vae_step(vae, opt, x, y, rng))

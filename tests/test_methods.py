@@ -61,7 +61,7 @@ def test_paper_variant_moves_the_extractor_and_distils(tiny_bench):
 
 def test_wake_needs_frozen_extractor_and_trains_only_head_and_gan(tiny_bench):
     s = _stream(tiny_bench)
-    net = make_net("image")
+    net = make_net("image").to(tiny_bench.device)
     head = net.add_head()
     with pytest.raises(RuntimeError, match="frozen extractor"):
         wake(net, tiny_bench.tasks[0], head, s.cfg, s.rng, progress=False)
@@ -76,7 +76,7 @@ def test_wake_needs_frozen_extractor_and_trains_only_head_and_gan(tiny_bench):
 
 
 def test_feature_cache_is_invalidated_by_an_optimiser_step(tiny_bench):
-    net = make_net("image")
+    net = make_net("image").to(tiny_bench.device)
     net.add_head()
     cache = FeatureCache()
     x = tiny_bench.tasks[0].test.x

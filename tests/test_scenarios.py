@@ -49,7 +49,7 @@ def test_mixed_batch_cross_entropy_in_the_task_scenario_uses_each_tasks_head():
 
 
 def test_class_scenario_evaluation_sees_only_the_classes_seen_so_far(image3):
-    net = make_net("image")
+    net = make_net("image").to(image3.device)
     scn = Scenario.of("class", image3)
     scn.ensure_heads(net, 0)
     head = net.heads[0]
@@ -92,7 +92,7 @@ def test_hippocampal_copy_learns_only_its_own_classes_in_the_class_head(image3):
 
     scn = Scenario.of("class", image3)
     assert scn.own_columns(1) == slice(2, 4) and Scenario.of("task", image3).own_columns(1) == slice(0, 2)
-    net = make_net("image")
+    net = make_net("image").to(image3.device)
     scn.ensure_heads(net, 0)
     before = net.heads[0].weight.detach().clone()
     rng, _ = seed_everything(0, image3.device)
