@@ -4,72 +4,94 @@ Usage (from the repository root, with the project's venv):
 
     MYGO_DATA=../shared/data python benchmarks/class_il_probes.py --seeds 0 \\
         --records results/beyond/probes --reuse results/beyond/sweep --out results/beyond/class_il_probes.md
+    MYGO_DATA=../shared/data python benchmarks/class_il_probes.py --device cuda --seeds 0 1 \\
+        --probes vae hidden400 wake10 hidden400+features z16 sleep3000 lrslow1e-3 hidden400+sleep3000 \\
+        --records results/beyond/probes_gpu --out results/beyond/class_il_probes_gpu.md
 
-Each probe is a `mygo_nb.consolidate.ConsolidateConfig` run as ``mygo/consolidate`` with that config
-(`mygo_nb.experiment.run(..., config=...)`) on Split-MNIST at the paper's budget, test split, in the
-class scenario (or ``--scenario``). Records are saved to ``--records`` and reused (also from the ``--reuse``
-folders, e.g. the ``beyond`` sweep's) when a saved record has the same benchmark, scenario, seed, profile and
-config, so the script can be stopped and started again.
-Prints and writes the accuracy of every task after the last one and the average (mean ± std over seeds).
+Each probe is ``mygo/consolidate`` with a `mygo_nb.consolidate.ConsolidateConfig`
+(`mygo_nb.experiment.run(..., config=...)`) and, for some, one training setting changed from the paper's
+(memory size, wake epochs, sleep steps or sleep learning rate; the record's profile is then named
+``probe-NAME``), on Split-MNIST, test split, in the class scenario (or ``--scenario``). Records are saved to
+``--records`` and reused from there and from the ``--reuse`` folders (e.g. the ``beyond`` sweep's) when one
+has the same data, scenario, seed, training settings and consolidate config (`mygo_nb.nbutil.find_record`),
+so the script can be stopped and started again. Prints and writes the accuracy of every task after the last
+one and the average (mean ± std over seeds).
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from mygo_nb.config import PROFILES
+from mygo_nb.config import Profile, TrainConfig
 from mygo_nb.consolidate import ConsolidateConfig
-from mygo_nb.data import load_benchmark
-from mygo_nb.experiment import resolve_device, run
+from mygo_nb.data import Benchmark, load_benchmark
+from mygo_nb.experiment import resolve_device
+from mygo_nb.nbutil import find_record, run_or_load
 from mygo_nb.paper import mean_std
 from mygo_nb.results import RunResult, atomic_write_text
 from mygo_nb.scenarios import SCENARIOS
 
-#: probe name -> (config, what it asks)
-PROBES: dict[str, tuple[ConsolidateConfig, str]] = {
-    "vae": (ConsolidateConfig(memory="vae"), "the sweep's consolidate-vae: VAE memories, dreams only"),
-    "vae+features": (ConsolidateConfig(memory="vae", feature_weight=1.0),
-                     "does matching the teachers' trunk features keep old classes better?"),
-    "vae+real": (ConsolidateConfig(memory="vae", real_fraction=0.25),
-                 "does a quarter of real current-task data per sleep batch help?"),
+
+@dataclass(frozen=True)
+class Probe:
+    """One probe: the consolidate config, the question it asks, and the training settings it changes."""
+
+    config: ConsolidateConfig
+    question: str
+    train: dict[str, float] = field(default_factory=dict)
+
+    def profile(self, name: str) -> Profile:
+        return Profile("probe-" + name, replace(TrainConfig(), **self.train)) if self.train else Profile("paper")
+
+
+VAE = ConsolidateConfig(memory="vae")
+PROBES: dict[str, Probe] = {
+    "vae": Probe(VAE, "the sweep's consolidate-vae: VAE memories, dreams only"),
+    "vae+features": Probe(ConsolidateConfig(memory="vae", feature_weight=1.0),
+                          "does matching the teachers' trunk features keep old classes better?"),
+    "vae+real": Probe(ConsolidateConfig(memory="vae", real_fraction=0.25),
+                      "does a quarter of real current-task data per sleep batch help?"),
+    "hidden400": Probe(VAE, "a larger memory (hidden layer 400 instead of 128; 3.1x the bytes)", {"gan_hidden": 400}),
+    "hidden400+features": Probe(ConsolidateConfig(memory="vae", feature_weight=1.0),
+                                "the larger memory with feature distillation", {"gan_hidden": 400}),
+    "hidden400+sleep3000": Probe(VAE, "the larger memory and a 3x longer sleep",
+                                 {"gan_hidden": 400, "sleep_steps": 3000}),
+    "wake10": Probe(VAE, "twice the wake epochs (10): a better memory and hippocampal copy", {"wake_epochs": 10}),
+    "z16": Probe(VAE, "a smaller latent space (16 instead of 64)", {"z_dim": 16}),
+    "sleep3000": Probe(VAE, "a 3x longer sleep (3000 steps)", {"sleep_steps": 3000}),
+    "lrslow1e-3": Probe(VAE, "a 10x faster sleep (lr_slow 1e-3)", {"lr_slow": 1e-3}),
 }
+
+#: the probes of the first table (results/beyond/class_il_probes.md); the others change a training setting too
+DEFAULT_PROBES = ["vae", "vae+features", "vae+real"]
 
 
 def _record_path(folder: Path, bench: str, scenario: str, name: str, seed: int) -> Path:
     return folder / f"{bench}__{scenario}__{name.replace('+', '-')}__seed{seed}.json"
 
 
-def _matches(r: RunResult, cfg: ConsolidateConfig, args: argparse.Namespace, seed: int) -> bool:
-    return (r.benchmark, r.method, r.scenario, r.seed, r.profile, r.eval_on, r.traces.get("method_config")) == \
-        (args.benchmark, "mygo", args.scenario, seed, "paper", "test", cfg.to_dict())
-
-
-def probe(name: str, seed: int, args: argparse.Namespace, bench_cache: dict) -> RunResult:
+def probe(name: str, seed: int, args: argparse.Namespace, bench: Benchmark) -> RunResult:
     """The record of probe ``name`` at ``seed``: a saved one with the same run and config, else a new run."""
-    cfg = PROBES[name][0]
-    path = _record_path(args.records, args.benchmark, args.scenario, name, seed) if args.records else None
-    candidates = [path] if path is not None and path.is_file() else []
+    pr = PROBES[name]
+    prof = pr.profile(name)
     for folder in args.reuse:
-        candidates += sorted(p for p in Path(folder).glob("*.json") if not p.name.endswith(".sweep.json"))
-    for c in candidates:
-        r = RunResult.load(c)
-        if _matches(r, cfg, args, seed):
-            print(f"{name} seed {seed}: reused {c}")
+        r = find_record(folder, bench, "mygo", "consolidate", prof, seed, "test", args.scenario, pr.config)
+        if r is not None:
+            print(f"{name} seed {seed}: reused a record from {folder}")
             return r
-    if "bench" not in bench_cache:
-        bench_cache["bench"] = load_benchmark(args.benchmark, args.data_root, device=resolve_device(args.device))
-    r = run(bench_cache["bench"], "mygo", "consolidate", PROFILES["paper"], seed=seed, eval_on="test",
-            progress=not args.no_progress, scenario=args.scenario, config=cfg)
-    print(f"{name} seed {seed}: {r.summary()}")
-    if path is not None:
-        r.save(path)
+    r, loaded = run_or_load(bench, "mygo", "consolidate", prof, seed=seed, eval_on="test", records_dir=args.records,
+                            progress=not args.no_progress, scenario=args.scenario, config=pr.config)
+    print(f"{name} seed {seed}: {'reused a record from ' + str(args.records) if loaded else r.summary()}")
+    if args.records is not None and not loaded:
+        r.save(_record_path(args.records, args.benchmark, args.scenario, name, seed))
     return r
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--probes", nargs="+", choices=tuple(PROBES), default=list(PROBES))
+    p.add_argument("--probes", nargs="+", choices=tuple(PROBES), default=DEFAULT_PROBES)
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--benchmark", choices=("split-mnist", "split-agnews"), default="split-mnist")
     p.add_argument("--scenario", choices=SCENARIOS, default="class")
@@ -81,22 +103,28 @@ def main() -> None:
     p.add_argument("--out", default=None, help="also write the table (Markdown) here")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args()
-    cache: dict = {}
-    rows = []
+    bench = load_benchmark(args.benchmark, args.data_root, device=resolve_device(args.device))
+    rows, devices = [], set()
     for name in args.probes:
-        runs = [probe(name, seed, args, cache) for seed in args.seeds]
+        runs = [probe(name, seed, args, bench) for seed in args.seeds]
+        devices |= {r.device for r in runs}
         n_tasks = len(runs[0].accuracy_matrix)
         finals = [mean_std([r.accuracy_matrix[-1][j] for r in runs]) for j in range(n_tasks)]
         avg = mean_std([r.average_accuracy for r in runs])
         pm = (lambda m, s: f"{m:.2f} ± {s:.2f}") if len(runs) > 1 else (lambda m, s: f"{m:.2f}")
-        rows.append(f"| {name} | {PROBES[name][1]} | " + " | ".join(pm(*f) for f in finals)
+        rows.append(f"| {name} | {PROBES[name].question} | " + " | ".join(pm(*f) for f in finals)
                     + f" | **{pm(*avg)}** |")
         print(rows[-1])
-    head = [f"# {args.scenario.capitalize()}-incremental probes of the consolidating sleep ({args.benchmark})", "",
-            f"`python benchmarks/class_il_probes.py --seeds {' '.join(map(str, args.seeds))}"
-            f"{'' if args.scenario == 'class' else ' --scenario ' + args.scenario}` — paper budget, test split, "
-            f"{len(args.seeds)} seed(s){' (mean ± std)' if len(args.seeds) > 1 else ''}. Accuracy (%) on each task "
-            "after the last one, and the average. One `ConsolidateConfig` option changed per row.", "",
+    where = ", ".join(sorted(devices))
+    cmd = " ".join(["python benchmarks/class_il_probes.py", "--seeds", *map(str, args.seeds)]
+                   + (["--probes", *args.probes] if args.probes != DEFAULT_PROBES else [])
+                   + (["--device", args.device] if args.device != "auto" else [])
+                   + (["--scenario", args.scenario] if args.scenario != "class" else []))
+    head = [f"# {args.scenario.capitalize()}-incremental probes of the consolidating sleep ({args.benchmark}, "
+            f"{where})", "",
+            f"`{cmd}` — test split, {len(args.seeds)} seed(s){' (mean ± std)' if len(args.seeds) > 1 else ''}, runs "
+            f"made on {where}. Accuracy (%) on each task after the last one, and the average. One change per row "
+            "from `consolidate-vae` at the paper's budget (the `vae` row), named in its question.", "",
             "| probe | question | " + " | ".join(f"task {j + 1}" for j in range(n_tasks)) + " | average |",
             "|---|---|" + "---|" * (n_tasks + 1)]
     text = "\n".join(head + rows) + "\n"

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from .config import Profile
+from .consolidate import ConsolidateConfig
 from .data import Benchmark, resolve_data_root
 from .experiment import run
 from .results import RunResult
@@ -47,17 +48,25 @@ def _short(p: Path) -> str:
 
 
 def find_record(records_dir: str | os.PathLike[str] | None, bench: Benchmark, method: str, variant: str | None,
-                profile: Profile, seed: int, eval_on: str, scenario: str = "task") -> RunResult | None:
+                profile: Profile, seed: int, eval_on: str, scenario: str = "task",
+                config: ConsolidateConfig | None = None) -> RunResult | None:
     """A saved `RunResult` (any ``*.json`` below ``records_dir``) of exactly this run (scenario included) on
-    exactly these data files (same checksums, same task sizes) with this configuration, or None."""
+    exactly these data files (same checksums, same task sizes) with this configuration, or None.
+
+    With ``config`` (a ``mygo/consolidate*`` run given its own `ConsolidateConfig`, as in
+    ``run(..., config=)``), a record matches on the config it ran with instead of on the variant's name, so
+    a ``mygo/consolidate-vae`` record is found for ``config=ConsolidateConfig(memory="vae")``.
+    """
     if records_dir is None or not Path(records_dir).is_dir():
         return None
-    want = (bench.name, method, variant, scenario, seed, eval_on, profile.to_dict(), bench.provenance.get("files"),
+    mine = variant if config is None else config.to_dict()
+    want = (bench.name, method, mine, scenario, seed, eval_on, profile.to_dict(), bench.provenance.get("files"),
             [len(t.train) for t in bench.tasks], [len(t.test) for t in bench.tasks])
     for path in sorted(Path(records_dir).rglob("*.json")):
         try:
             r = RunResult.load(path)
-            got = (r.benchmark, r.method, r.variant, r.scenario, r.seed, r.eval_on, r.config, r.data.get("files"),
+            theirs = r.variant if config is None else r.traces.get("method_config")
+            got = (r.benchmark, r.method, theirs, r.scenario, r.seed, r.eval_on, r.config, r.data.get("files"),
                    r.data.get("train_sizes"), r.data.get("test_sizes"))
         except (ValueError, TypeError, KeyError, AttributeError):
             continue
@@ -68,13 +77,16 @@ def find_record(records_dir: str | os.PathLike[str] | None, bench: Benchmark, me
 
 def run_or_load(bench: Benchmark, method: str, variant: str | None, profile: Profile, *, seed: int = 0,
                 eval_on: str = "test", records_dir: str | os.PathLike[str] | None = None,
-                progress: bool = True, scenario: str = "task") -> tuple[RunResult, bool]:
+                progress: bool = True, scenario: str = "task",
+                config: ConsolidateConfig | None = None) -> tuple[RunResult, bool]:
     """The saved record of this run from ``records_dir`` if there is one (notebook 06), else a fresh `run`.
 
     Returns the record and whether it was loaded. Records written by ``python -m mygo_nb paper-table
-    --out-dir DIR`` are found by their content (benchmark, method, variant, seed, split, configuration).
+    --out-dir DIR`` are found by their content (benchmark, method, variant, seed, split, configuration);
+    ``config`` as in `find_record` and `mygo_nb.experiment.run`.
     """
-    found = find_record(records_dir, bench, method, variant, profile, seed, eval_on, scenario)
+    found = find_record(records_dir, bench, method, variant, profile, seed, eval_on, scenario, config)
     if found is not None:
         return found, True
-    return run(bench, method, variant, profile, seed=seed, eval_on=eval_on, progress=progress, scenario=scenario), False
+    return run(bench, method, variant, profile, seed=seed, eval_on=eval_on, progress=progress, scenario=scenario,
+               config=config), False

@@ -7,6 +7,7 @@ import torch
 
 from mygo_nb.baselines import DGR, EWC, EWCConfig, ExperienceReplay, LwF, memory_nbytes, sample_nbytes
 from mygo_nb.config import Profile, TrainConfig
+from mygo_nb.consolidate import ConsolidateConfig
 from mygo_nb.experiment import run, seed_everything
 from mygo_nb.memories import dream_score, fit_memory
 from mygo_nb.methods import Stream
@@ -145,3 +146,12 @@ def test_saved_records_are_matched_on_their_scenario(image3, tmp_path):
     found = find_record(tmp_path, image3, "replay", None, SMALL, 0, "test", "class")
     assert found is not None and found.accuracy_matrix == r.accuracy_matrix
 
+
+def test_a_given_consolidate_config_matches_the_config_a_record_ran_with(image3, tmp_path):
+    r = run(image3, "mygo", "consolidate-vae", SMALL, progress=False, scenario="class")
+    r.save(tmp_path / "r.json")
+    args = (tmp_path, image3, "mygo", "consolidate", SMALL, 0, "test", "class")
+    found = find_record(*args, config=ConsolidateConfig(memory="vae"))
+    assert found is not None and found.accuracy_matrix == r.accuracy_matrix
+    assert find_record(*args, config=ConsolidateConfig(memory="vae", feature_weight=1.0)) is None
+    assert find_record(*args) is None  # without a config, the variant's name must match
