@@ -26,12 +26,18 @@ __all__ = [
     "check_int",
     "check_notebook_params",
     "check_real",
+    "method_label",
     "validate_params",
 ]
 
 
 class ConfigError(ValueError):
     """A bad user-facing option: its message is one line naming the problem and the valid choices."""
+
+
+def method_label(method: str, variant: str | None) -> str:
+    """``method`` or ``method/variant``: how tables, records and messages name a run's method."""
+    return method + (f"/{variant}" if variant else "")
 
 
 def check_choice(kind: str, value: str, choices: tuple[str, ...] | list[str]) -> str:

@@ -14,10 +14,9 @@ from .checkpoint import Checkpointer, run_fingerprint
 from .config import BENCHMARKS, EVAL_SPLITS, PROFILES, ConfigError, Profile, check_choice
 from .consolidate import ConsolidateConfig
 from .data import Benchmark, Task, TokenBags, load_benchmark
-from .methods import METHODS, VARIANTS, MethodRun, Stream, make_learner, run_method, scenarios_for
+from .methods import MethodRun, Stream, check_method, make_learner, run_method
 from .metrics import summarize
 from .results import RunResult
-from .scenarios import SCENARIOS
 
 __all__ = ["check_method", "raw_data_bytes", "resolve_device", "run", "run_experiment", "seed_everything",
            "storage_record"]
@@ -43,21 +42,6 @@ def seed_everything(seed: int, device: torch.device) -> tuple[torch.Generator, t
     return rng, host
 
 
-def check_method(method: str, variant: str | None, scenario: str = "task") -> str | None:
-    """Validate a method, its variant and the scenario; return the variant to use (the default for ``mygo``)."""
-    check_choice("method", method, METHODS)
-    check_choice("scenario", scenario, SCENARIOS)
-    if method in VARIANTS:
-        variant = check_choice("variant", variant or VARIANTS[method][0], VARIANTS[method])
-    elif variant is not None:
-        raise ConfigError(f"method {method!r} has no variants; valid only for: {', '.join(VARIANTS)}")
-    if scenario not in scenarios_for(method, variant):
-        label = method + (f"/{variant}" if variant else "")
-        raise ConfigError(f"{label} is not defined in the {scenario} scenario; it runs in: "
-                          f"{', '.join(scenarios_for(method, variant))}")
-    return variant
-
-
 def run(bench: Benchmark, method: str, variant: str | None = None, profile: str | Profile = "paper", *,
         seed: int = 0, eval_on: str = "test", progress: bool = True,
         checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False,
@@ -69,7 +53,7 @@ def run(bench: Benchmark, method: str, variant: str | None = None, profile: str 
     of a ``mygo/consolidate*`` variant (probes such as benchmarks/class_il_probes.py); the record's
     ``traces["method_config"]`` always says which config ran.
     """
-    variant = check_method(method, variant, scenario)
+    variant = check_method(method, variant, scenario, config)
     prof = profile if isinstance(profile, Profile) else PROFILES[check_choice("profile", profile, tuple(PROFILES))]
     check_choice("eval split", eval_on, EVAL_SPLITS)
     t0 = time.perf_counter()

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from .baselines import BASELINES, SequentialLearner
-from .config import ConfigError, TrainConfig, check_choice
+from .config import ConfigError, TrainConfig, check_choice, method_label
 from .consolidate import CONFIGS as CONSOLIDATE_CONFIGS
 from .consolidate import Consolidate, ConsolidateConfig
 from .data import Benchmark, Task, concat_inputs
@@ -56,8 +56,8 @@ from .scenarios import SCENARIOS, Scenario
 if TYPE_CHECKING:
     from .checkpoint import Checkpointer
 
-__all__ = ["METHODS", "VARIANTS", "Consolidate", "Finetune", "Joint", "MyGO", "Stream", "evaluate", "make_learner",
-           "run_method", "scenarios_for"]
+__all__ = ["METHODS", "VARIANTS", "Consolidate", "Finetune", "Joint", "MyGO", "Stream", "check_method", "evaluate",
+           "make_learner", "run_method", "scenarios_for"]
 
 METHODS: tuple[str, ...] = ("mygo", "finetune", "finetune-multihead", "joint", "ewc", "lwf", "replay", "dgr")
 VARIANTS: dict[str, tuple[str, ...]] = {"mygo": ("reference", "paper", *CONSOLIDATE_CONFIGS)}
@@ -75,6 +75,28 @@ def scenarios_for(method: str, variant: str | None = None) -> tuple[str, ...]:
     if method == "finetune-multihead" or (method == "mygo" and variant in ("reference", "paper", None)):
         return ("task",)
     return SCENARIOS
+
+
+def check_method(method: str, variant: str | None, scenario: str = "task",
+                 config: ConsolidateConfig | None = None) -> str | None:
+    """Validate a method, its variant, the scenario and a `ConsolidateConfig` override (one-line
+    `ConfigError`s); return the variant to use (the default for ``mygo``). Used by `make_learner`,
+    `mygo_nb.experiment.run` (before seeding or loading data) and the sweep's spec checks."""
+    check_choice("method", method, METHODS)
+    check_choice("scenario", scenario, SCENARIOS)
+    if method in VARIANTS:
+        variant = check_choice("variant", variant or VARIANTS[method][0], VARIANTS[method])
+    elif variant:
+        raise ConfigError(f"method {method!r} has no variants; valid only for: {', '.join(VARIANTS)}")
+    else:
+        variant = None
+    if config is not None and variant not in CONSOLIDATE_CONFIGS:
+        raise ConfigError("a ConsolidateConfig only applies to the mygo/consolidate* variants, not to "
+                          + method_label(method, variant))
+    if scenario not in scenarios_for(method, variant):
+        raise ConfigError(f"{method_label(method, variant)} is not defined in the {scenario} scenario; it runs in: "
+                          f"{', '.join(scenarios_for(method, variant))}")
+    return variant
 
 
 @dataclass
@@ -209,22 +231,11 @@ def make_learner(method: str, bench: Benchmark, s: Stream, variant: str | None =
     """The learner for ``method`` (and ``variant``, for ``mygo`` only) in the scenario ``s.scenario``.
 
     ``config`` replaces the named config of a ``consolidate*`` variant (any other learner: an error)."""
-    check_choice("method", method, METHODS)
-    if method in VARIANTS:
-        variant = check_choice("variant", variant or VARIANTS[method][0], VARIANTS[method])
-    if config is not None and variant not in CONSOLIDATE_CONFIGS:
-        raise ConfigError("a ConsolidateConfig only applies to the mygo/consolidate* variants, not to "
-                          + method + (f"/{variant}" if variant else ""))
-    if s.scenario not in scenarios_for(method, variant):
-        label = method + (f"/{variant}" if variant else "")
-        raise ValueError(f"{label} is not defined in the {s.scenario} scenario; it runs in: "
-                         f"{', '.join(scenarios_for(method, variant))}")
+    variant = check_method(method, variant, s.scenario, config)
     if method in VARIANTS:
         if variant in CONSOLIDATE_CONFIGS:
             return Consolidate(bench, s, config or CONSOLIDATE_CONFIGS[variant])
         return MyGO(bench, s, variant)
-    if variant is not None:
-        raise ValueError(f"method {method!r} has no variants; drop --variant")
     if method == "joint":
         return Joint(bench, s)
     if method in BASELINES:

@@ -18,6 +18,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .config import method_label
+
 __all__ = ["RunResult", "atomic_write_text", "library_versions"]
 
 
@@ -71,7 +73,7 @@ class RunResult:
 
     @property
     def label(self) -> str:
-        return self.method + (f"/{self.variant}" if self.variant else "")
+        return method_label(self.method, self.variant)
 
     @property
     def average_accuracy(self) -> float:

@@ -50,24 +50,27 @@ then ``mygo-reproduce paper --out /shared/results --executor dask --device cuda 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import hashlib
 import io
 import itertools
 import json
 import os
+import signal
 import socket
 import sys
+import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .config import BENCHMARKS, EVAL_SPLITS, PROFILES, ConfigError, check_choice
+from .config import BENCHMARKS, EVAL_SPLITS, PROFILES, ConfigError, check_choice, method_label
 from .paper import PAPER_METHODS, PAPER_TABLE1, PAPER_TABLE2, mean_std
 from .results import RunResult, atomic_write_text
 
@@ -229,8 +232,7 @@ def expand_spec(spec: Mapping[str, Any], base: Path | None = None, *, device: st
     spec; ``benchmarks`` and ``eval_on`` keep only those benchmarks / eval splits. Relative data roots
     are taken from the working folder.
     """
-    from .methods import METHODS, VARIANTS, scenarios_for
-    from .scenarios import SCENARIOS
+    from .methods import check_method
 
     defaults = dict(spec.get("defaults") or {})
     data_roots = dict(data_roots or {})
@@ -266,18 +268,11 @@ def expand_spec(spec: Mapping[str, Any], base: Path | None = None, *, device: st
             if (benchmarks and bench not in benchmarks) or (eval_on and p["eval_on"] not in eval_on):
                 continue
             method, _, variant = str(p["method"]).partition("/")
-            check_choice("method", method, METHODS)
-            if method in VARIANTS:
-                variant = check_choice(f"{method} variant", variant or VARIANTS[method][0], VARIANTS[method])
-            elif variant:
-                raise ConfigError(f"{where}: method {method!r} has no variants (got {p['method']!r})")
             scenario = str(p["scenario"])
-            if scenario not in SCENARIOS:
-                raise ConfigError(f"{where}: unknown scenario {p['scenario']!r}; valid choices: {', '.join(SCENARIOS)}")
-            if scenario not in scenarios_for(method, variant or None):
-                label = method + (f"/{variant}" if variant else "")
-                raise ConfigError(f"{where}: {label} is not defined in the {scenario} scenario; it runs in: "
-                                  f"{', '.join(scenarios_for(method, variant or None))}")
+            try:
+                variant = check_method(method, variant or None, scenario)
+            except ConfigError as e:
+                raise ConfigError(f"{where}: {e}") from None
             if isinstance(p["seed"], bool) or not isinstance(p["seed"], int) or p["seed"] < 0:
                 raise ConfigError(f"{where}: seeds must be integers >= 0, got {p['seed']!r}")
             dev = str(p["device"])
@@ -420,6 +415,18 @@ def _crashed(spec: RunSpec, out: Path, exc: BaseException) -> dict[str, Any]:
     return {**rec, "outcome": "failed"}
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Pool-worker initializer: end this worker as soon as its parent process is gone (killed, even by
+    SIGKILL), so that no run starts or goes on without the sweep that asked for it."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="mygo-parent-watch", daemon=True).start()
+
+
 def _run_local(runs: Sequence[RunSpec], out: Path, workers: int, kernel: str | None, timeout: float | None,
                done: Callable[[dict[str, Any]], None]) -> None:
     if workers == 1:
@@ -429,13 +436,25 @@ def _run_local(runs: Sequence[RunSpec], out: Path, workers: int, kernel: str | N
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_exit_with_parent, initargs=(os.getpid(),))
+    try:
         futures = {pool.submit(execute_run, spec, str(out), kernel, timeout): spec for spec in runs}
         for f in as_completed(futures):
             try:
                 done(f.result())
             except Exception as e:
                 done(_crashed(futures[f], out, e))
+    except BaseException:
+        # Stopped (Ctrl-C, SIGTERM through run_cli, an error here): queued runs must not start and the running
+        # ones end now; their kernels follow their worker (ipykernel watches its parent). The executor has no
+        # public way to stop a running task, hence its private process table.
+        workers_now = list((getattr(pool, "_processes", None) or {}).values())  # shutdown() forgets them
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in workers_now:
+            proc.terminate()
+        raise
+    pool.shutdown()
 
 
 def _run_dask(runs: Sequence[RunSpec], out: Path, workers: int, scheduler: str | None, kernel: str | None,
@@ -588,7 +607,7 @@ class Group:
     @property
     def method_label(self) -> str:
         """``method`` or ``method/variant``."""
-        return self.method + (f"/{self.variant}" if self.variant else "")
+        return method_label(self.method, self.variant)
 
     @property
     def label(self) -> str:
@@ -942,6 +961,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
+@contextlib.contextmanager
+def _sigterm_exits() -> Iterator[None]:
+    """While inside, SIGTERM (``kill PID``, a batch system's stop) raises SystemExit(143) in the main thread, so
+    the executors stop their workers as on Ctrl-C instead of leaving them to start the queued runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def run_cli(args: argparse.Namespace) -> int:
     """Run ``reproduce``; 0 when every run is done or skipped, 1 when any failed (`ConfigError` for bad input)."""
     out = Path(args.out)
@@ -969,8 +1006,9 @@ def run_cli(args: argparse.Namespace) -> int:
             print(f"{state:7s} {r.name}")
         print(f"{len(runs)} runs")
         return 0
-    report = run_sweep(runs, out, executor=args.executor, workers=args.workers, scheduler=args.scheduler,
-                       kernel_name=args.kernel, timeout=args.timeout, progress=not args.no_progress)
+    with _sigterm_exits():
+        report = run_sweep(runs, out, executor=args.executor, workers=args.workers, scheduler=args.scheduler,
+                           kernel_name=args.kernel, timeout=args.timeout, progress=not args.no_progress)
     print(report.summary())
     groups = aggregate(out, figures=not args.no_figures)
     print(f"tables: {out / 'summary.md'}, {out / 'summary.csv'} ({sum(len(g.runs) for g in groups)} results)")

@@ -104,7 +104,7 @@ def test_presets_are_committed_json_and_expand(tmp_path: Path, tiny_agnews: Path
 
 @pytest.mark.parametrize(("block", "message"), [
     ({"benchmark": "split-mnist", "method": "mygo", "sed": 1}, "unknown key 'sed'"),
-    ({"benchmark": "split-mnist", "method": "mygo/bogus"}, "unknown mygo variant 'bogus'"),
+    ({"benchmark": "split-mnist", "method": "mygo/bogus"}, "grid block 1: unknown variant 'bogus'"),
     ({"benchmark": "split-mnist", "method": "finetune/x"}, "has no variants"),
     ({"benchmark": "mnist", "method": "mygo"}, "unknown benchmark 'mnist'"),
     ({"benchmark": "split-mnist", "method": "mygo", "seed": "0"}, "seeds must be integers"),
@@ -262,6 +262,39 @@ def test_killed_sweep_restarts_without_redoing_completed_runs(tmp_path: Path, ti
     assert {n: (out / f"{n}.json").stat().st_mtime_ns for n in completed} == stamps
     assert {n for n, r in _sidecars(out).items() if r["status"] == "done"} == {
         f"split-agnews__finetune__quick__eval-test__seed{s}" for s in range(3)}
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_a_stopped_sweep_leaves_no_worker_or_kernel_behind(tmp_path: Path, tiny_agnews: Path, how: str) -> None:
+    """``kill PID`` (SIGTERM) or SIGKILL of the sweep alone, not of its process group: its pool workers and their
+    kernels end too, and no queued run starts."""
+    psutil = pytest.importorskip("psutil")
+    spec = _spec(tmp_path / "s.json", tiny_agnews, list(range(8)))
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "mygo_nb", "reproduce", str(spec), "--out", str(out), "--workers",
+                             "2", "--no-progress", "--no-figures"], cwd=REPO, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while not (out.is_dir() and any(out.glob("*.partial.ipynb"))):
+            assert proc.poll() is None, "the sweep ended before it could be stopped"
+            assert time.monotonic() < deadline, "no run started in time"
+            time.sleep(0.2)
+        family = psutil.Process(proc.pid).children(recursive=True)
+        assert len(family) >= 3  # two pool workers and at least one kernel
+        os.kill(proc.pid, getattr(signal, how))
+        code = proc.wait(timeout=60)
+        assert code == (143 if how == "SIGTERM" else -signal.SIGKILL)
+        _, alive = psutil.wait_procs(family, timeout=30)
+        assert not alive, f"left running: {[p.cmdline()[:3] for p in alive]}"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    started = {p.name.split(".")[0] for p in out.glob("*.ipynb")}
+    time.sleep(3)
+    assert {p.name.split(".")[0] for p in out.glob("*.ipynb")} == started  # nothing new starts afterwards
+    assert len(started) < 8
 
 
 def test_two_concurrent_sweeps_into_one_folder_lose_nothing(tmp_path: Path, tiny_agnews: Path) -> None:
