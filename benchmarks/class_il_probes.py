@@ -48,20 +48,20 @@ class Probe:
 
 VAE = ConsolidateConfig(memory="vae")
 PROBES: dict[str, Probe] = {
-    "vae": Probe(VAE, "the sweep's consolidate-vae: VAE memories, dreams only"),
+    "vae": Probe(VAE, "consolidate-vae as in the sweep: VAE memories, dreams only"),
     "vae+features": Probe(ConsolidateConfig(memory="vae", feature_weight=1.0),
                           "does matching the teachers' trunk features keep old classes better?"),
     "vae+real": Probe(ConsolidateConfig(memory="vae", real_fraction=0.25),
                       "does a quarter of real current-task data per sleep batch help?"),
-    "hidden400": Probe(VAE, "a larger memory (hidden layer 400 instead of 128; 3.1x the bytes)", {"gan_hidden": 400}),
+    "hidden400": Probe(VAE, "memory 3.1x larger (hidden 400, not 128)", {"gan_hidden": 400}),
     "hidden400+features": Probe(ConsolidateConfig(memory="vae", feature_weight=1.0),
-                                "the larger memory with feature distillation", {"gan_hidden": 400}),
-    "hidden400+sleep3000": Probe(VAE, "the larger memory and a 3x longer sleep",
+                                "larger memory + feature distillation", {"gan_hidden": 400}),
+    "hidden400+sleep3000": Probe(VAE, "larger memory + 3000 sleep steps",
                                  {"gan_hidden": 400, "sleep_steps": 3000}),
-    "wake10": Probe(VAE, "twice the wake epochs (10): a better memory and hippocampal copy", {"wake_epochs": 10}),
-    "z16": Probe(VAE, "a smaller latent space (16 instead of 64)", {"z_dim": 16}),
-    "sleep3000": Probe(VAE, "a 3x longer sleep (3000 steps)", {"sleep_steps": 3000}),
-    "lrslow1e-3": Probe(VAE, "a 10x faster sleep (lr_slow 1e-3)", {"lr_slow": 1e-3}),
+    "wake10": Probe(VAE, "wake of 10 epochs, not 5", {"wake_epochs": 10}),
+    "z16": Probe(VAE, "latent size 16, not 64", {"z_dim": 16}),
+    "sleep3000": Probe(VAE, "sleep of 3000 steps, not 1000", {"sleep_steps": 3000}),
+    "lrslow1e-3": Probe(VAE, "lr_slow 1e-3, not 1e-4", {"lr_slow": 1e-3}),
 }
 
 #: the probes of the first table (results/beyond/class_il_probes.md); the others change a training setting too
