@@ -27,8 +27,8 @@ from pathlib import Path
 from mygo_nb.config import Profile, TrainConfig
 from mygo_nb.consolidate import ConsolidateConfig
 from mygo_nb.data import Benchmark, load_benchmark
-from mygo_nb.experiment import resolve_device
-from mygo_nb.nbutil import find_record, run_or_load
+from mygo_nb.experiment import resolve_device, run
+from mygo_nb.nbutil import find_record
 from mygo_nb.paper import mean_std
 from mygo_nb.results import RunResult, atomic_write_text
 from mygo_nb.scenarios import SCENARIOS
@@ -40,7 +40,7 @@ class Probe:
 
     config: ConsolidateConfig
     question: str
-    train: dict[str, float] = field(default_factory=dict)
+    train: dict[str, int | float] = field(default_factory=dict)
 
     def profile(self, name: str) -> Profile:
         return Profile("probe-" + name, replace(TrainConfig(), **self.train)) if self.train else Profile("paper")
@@ -76,15 +76,15 @@ def probe(name: str, seed: int, args: argparse.Namespace, bench: Benchmark) -> R
     """The record of probe ``name`` at ``seed``: a saved one with the same run and config, else a new run."""
     pr = PROBES[name]
     prof = pr.profile(name)
-    for folder in args.reuse:
+    for folder in [args.records, *args.reuse]:
         r = find_record(folder, bench, "mygo", "consolidate", prof, seed, "test", args.scenario, pr.config)
         if r is not None:
             print(f"{name} seed {seed}: reused a record from {folder}")
             return r
-    r, loaded = run_or_load(bench, "mygo", "consolidate", prof, seed=seed, eval_on="test", records_dir=args.records,
-                            progress=not args.no_progress, scenario=args.scenario, config=pr.config)
-    print(f"{name} seed {seed}: {'reused a record from ' + str(args.records) if loaded else r.summary()}")
-    if args.records is not None and not loaded:
+    r = run(bench, "mygo", "consolidate", prof, seed=seed, eval_on="test", progress=not args.no_progress,
+            scenario=args.scenario, config=pr.config)
+    print(f"{name} seed {seed}: {r.summary()}")
+    if args.records is not None:
         r.save(_record_path(args.records, args.benchmark, args.scenario, name, seed))
     return r
 

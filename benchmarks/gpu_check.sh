@@ -7,7 +7,8 @@
 #   3. paper-profile timings with benchmarks/speed.py: mygo/reference on the GPU and on the CPU, and
 #      mygo/consolidate-vae in the class scenario on the GPU.
 # Logs go to $OUT (default gpu-check/: steps.txt, one log per step, quick_summary.md); every step has its own time limit and a failing step does not stop
-# the next. Needs MYGO_DATA (MNIST/raw, agnews_dev) and the project's packages importable by $PYTHON.
+# the next. Needs MYGO_DATA (MNIST/raw, agnews_dev) and the project's packages importable by $PYTHON
+# (default python3; e.g. PYTHON=.venv/bin/python). Tests run 8 at a time where pytest-xdist is installed.
 set -uo pipefail
 out=${OUT:-gpu-check}
 mkdir -p "$out"
@@ -29,11 +30,12 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to $out/NAM
 
 tests=(tests/test_methods.py tests/test_consolidate.py tests/test_scenarios.py tests/test_baselines.py
        tests/test_models.py tests/test_metrics.py tests/test_reliability.py tests/test_cli.py tests/test_data.py)
-step tests 170 env MYGO_TEST_DEVICE=cuda $py -m pytest -q -n 8 -p no:benchmark "${tests[@]}"
+par=(); $py -c "import xdist" 2>/dev/null && par=(-n 8)  # pytest-xdist, where installed
+step tests 170 env MYGO_TEST_DEVICE=cuda $py -m pytest -q "${par[@]}" -p no:benchmark "${tests[@]}"
 tail -n 3 "$out/tests.log"
 if grep -q "failed" "$out/tests.log"; then
   step tests_deterministic 50 env MYGO_TEST_DEVICE=cuda MYGO_TEST_DETERMINISTIC=1 CUBLAS_WORKSPACE_CONFIG=:4096:8 \
-    $py -m pytest -q -n 8 -p no:benchmark --lf "${tests[@]}"
+    $py -m pytest -q "${par[@]}" -p no:benchmark --lf "${tests[@]}"
   tail -n 3 "$out/tests_deterministic.log"
 fi
 

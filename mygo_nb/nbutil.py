@@ -77,16 +77,13 @@ def find_record(records_dir: str | os.PathLike[str] | None, bench: Benchmark, me
 
 def run_or_load(bench: Benchmark, method: str, variant: str | None, profile: Profile, *, seed: int = 0,
                 eval_on: str = "test", records_dir: str | os.PathLike[str] | None = None,
-                progress: bool = True, scenario: str = "task",
-                config: ConsolidateConfig | None = None) -> tuple[RunResult, bool]:
+                progress: bool = True, scenario: str = "task") -> tuple[RunResult, bool]:
     """The saved record of this run from ``records_dir`` if there is one (notebook 06), else a fresh `run`.
 
     Returns the record and whether it was loaded. Records written by ``python -m mygo_nb paper-table
-    --out-dir DIR`` are found by their content (benchmark, method, variant, seed, split, configuration);
-    ``config`` as in `find_record` and `mygo_nb.experiment.run`.
+    --out-dir DIR`` are found by their content (benchmark, method, variant, seed, split, configuration).
     """
-    found = find_record(records_dir, bench, method, variant, profile, seed, eval_on, scenario, config)
+    found = find_record(records_dir, bench, method, variant, profile, seed, eval_on, scenario)
     if found is not None:
         return found, True
-    return run(bench, method, variant, profile, seed=seed, eval_on=eval_on, progress=progress, scenario=scenario,
-               config=config), False
+    return run(bench, method, variant, profile, seed=seed, eval_on=eval_on, progress=progress, scenario=scenario), False
