@@ -1,14 +1,17 @@
 """mygo-nb: MyGO (Memory Yielding Generative Offline-consolidation) rebuilt step by step.
 
-The package behind the book's notebooks: data (`data`), the Neocortex Net (`models`), generative
-memories (`memories`), the wake and sleep phases (`phases`), methods and their loop (`methods`),
-metrics (`metrics`), run records (`results`), persistence (`persist`) and plots (`plotting`).
+The package behind the book's notebooks, in layers that import only downwards (checked by import-linter,
+``.importlinter``): `errors` and `config` -> `data` (benchmarks as tensors) -> `core` (the Neocortex Net,
+generative memories, scenarios, metrics, the training loops) -> `learners` (one file per method, one
+contract, one registry) -> `running` (the stream loop, checkpoints, run records) -> `book` (figures, widgets,
+notebook helpers) -> `reproduce` (papermill sweeps) -> `cli`.
 """
 
-from .config import PROFILES, ConfigError, Profile, TrainConfig
-from .data import Benchmark, DataError, Task, load_benchmark, split_agnews, split_mnist
-from .experiment import run, run_experiment
-from .results import RunResult
+from .config import PROFILES, Profile, TrainConfig
+from .data import Benchmark, Task, load_benchmark, split_agnews, split_mnist
+from .errors import ConfigError, DataError
+from .running.experiment import run, run_experiment
+from .running.records import RunResult
 
 __version__ = "0.1.0"
 

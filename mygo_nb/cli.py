@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import tempfile
@@ -10,10 +11,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from .config import BENCHMARKS, EVAL_SPLITS, PROFILES, ConfigError
-from .data import DataError
-from .methods import METHODS, VARIANTS
-from .scenarios import SCENARIOS
+from .config import BENCHMARKS, EVAL_SPLITS, PROFILES, with_options
+from .core.scenarios import SCENARIOS
+from .data import load_benchmark
+from .errors import ConfigError, DataError
+from .learners import REGISTRY, check_method, methods, variants
+from .reproduce.cli import add_arguments as sweep_arguments
+from .reproduce.cli import add_plugin_argument, preload_plugins
+from .reproduce.cli import run_cli as sweep_cli
+from .running.experiment import resolve_device, run, run_experiment
+from .running.paper import PAPER_METHODS, paper_comparison
 
 __all__ = ["main"]
 
@@ -65,14 +72,42 @@ def _checkpoint_dir(args: argparse.Namespace) -> Path | None:
     return folder
 
 
+def _method_config(args: argparse.Namespace) -> object | None:
+    """The method's config with ``--set`` options applied (None without options: the variant's own)."""
+    if not args.options:
+        return None
+    entry = check_method(args.method, args.variant, args.scenario)
+    options = {}
+    for opt in args.options:
+        key, sep, value = opt.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {opt}: expected KEY=VALUE, e.g. --set lam=5000")
+        options[key.strip()] = value.strip()
+    return with_options(entry.config, options)
+
+
+def methods_table() -> str:
+    """Every registered method and variant: its scenarios, what it is, and its config's options."""
+    lines = []
+    for entries in REGISTRY.values():
+        for entry in entries.values():
+            fields = dataclasses.asdict(entry.config)
+            opts = ", ".join(f"{k}={v!r}" for k, v in fields.items()) or "(no options)"
+            lines.append(f"{entry.label:26s} {','.join(entry.scenarios):18s} {entry.summary}\n{'':46s}options: {opts}")
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="mygo_nb", description="MyGO lifelong learning: reproduce the paper and its baselines.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="run one method on one benchmark and write a JSON record")
     r.add_argument("--benchmark", choices=BENCHMARKS, default="split-mnist")
-    r.add_argument("--method", choices=METHODS, default="mygo")
-    r.add_argument("--variant", choices=sorted({v for vs in VARIANTS.values() for v in vs}), default=None,
+    r.add_argument("--method", choices=methods(), default="mygo")
+    r.add_argument("--variant", choices=[v for m in methods() for v in variants(m)], default=None,
                    help="mygo only: reference (default), paper, or consolidate[-option] (beyond the paper)")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="options",
+                   help="set one option of the method's config (repeatable), e.g. --method ewc --set lam=5000; "
+                        "`python -m mygo_nb methods` lists every method's options")
     r.add_argument("--scenario", choices=SCENARIOS, default="task",
                    help="task (default: the paper's, task identity at test), domain (one shared head) or class "
                         "(one growing head over all classes, no task identity)")
@@ -88,7 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-checkpoint", action="store_true", help="do not write checkpoints")
     r.add_argument("--resume", action="store_true",
                    help="continue an interrupted run from its newest checkpoint (same options and seed)")
+    r.add_argument("--deterministic", action="store_true",
+                   help="deterministic algorithms (on a GPU: two runs of one seed give the same numbers; slower)")
     r.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_plugin_argument(r)
 
     t = sub.add_parser("paper-table", help="reproduce the paper's Tables 1-2 (reference semantics) beside its numbers")
     t.add_argument("--benchmark", choices=BENCHMARKS, default="split-mnist")
@@ -99,19 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out-dir", default=None, help="also write one JSON record per run here")
     t.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
-    from .sweep import add_arguments as sweep_arguments
-
+    add_plugin_argument(sub.add_parser("methods", help="list the registered methods, their variants, scenarios and "
+                                       "options"))
     sweep_arguments(sub.add_parser("reproduce", help="batch reproduction: papermill sweeps of presets or spec files, "
                                    "locally or on Dask (also: mygo-reproduce)"))
     return p
 
 
 def _paper_table(args: argparse.Namespace) -> None:
-    from .config import PROFILES
-    from .data import load_benchmark
-    from .experiment import resolve_device, run
-    from .paper import PAPER_METHODS, paper_comparison
-
     prof = PROFILES[args.profile]
     if args.out_dir:
         _check_writable(Path(args.out_dir) / "probe.json")
@@ -143,28 +176,33 @@ def paper_table_markdown(table: str, benchmark: str, seeds: Sequence[int]) -> st
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     prog = "mygo_nb"
     try:
+        preload_plugins(argv if argv is not None else sys.argv[1:])
+    except ConfigError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    args = build_parser().parse_args(argv)
+    try:
         if args.command == "run":
-            from .experiment import run_experiment
-
             if args.out:
                 _check_writable(Path(args.out))
             ckpt = _checkpoint_dir(args)
+            config = _method_config(args)
             result = run_experiment(args.benchmark, args.method, args.variant, args.profile, seed=args.seed,
                                     device=args.device, data_root=args.data_root, eval_on=args.eval_on,
                                     progress=not args.no_progress, out=args.out, checkpoint_dir=ckpt,
-                                    resume=args.resume, scenario=args.scenario)
+                                    resume=args.resume, scenario=args.scenario, config=config,
+                                    deterministic=args.deterministic)
             print(result.summary())
             if args.out:
                 print(f"wrote {os.path.relpath(args.out)}")
         elif args.command == "paper-table":
             _paper_table(args)
+        elif args.command == "methods":
+            print(methods_table())
         elif args.command == "reproduce":
-            from .sweep import run_cli
-
-            return run_cli(args)
+            return sweep_cli(args)
     except (ConfigError, DataError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2

@@ -2,87 +2,26 @@
 
 `TrainConfig` holds the training budget of every method; its defaults are the paper's (and the public
 reference code's). A `Profile` pairs a `TrainConfig` with how much data a run uses: `paper` is the full
-protocol, `quick` is a small run for tests and CI (a minute or less on two CPU cores).
+protocol, `quick` is a small run for tests and CI (a minute or less on two CPU cores). `with_options`
+sets fields of any frozen config from ``KEY=VALUE`` strings (the CLI's ``--set``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
-import math
-import numbers
-from collections.abc import Iterable, Mapping
+import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-__all__ = [
-    "BENCHMARKS",
-    "EVAL_SPLITS",
-    "PROFILES",
-    "ConfigError",
-    "Profile",
-    "TrainConfig",
-    "check_choice",
-    "check_int",
-    "check_notebook_params",
-    "check_real",
-    "method_label",
-    "validate_params",
-]
+from .errors import ConfigError, check_int, check_real
 
-
-class ConfigError(ValueError):
-    """A bad user-facing option: its message is one line naming the problem and the valid choices."""
-
+__all__ = ["BENCHMARKS", "EVAL_SPLITS", "PROFILES", "Profile", "TrainConfig", "method_label", "with_options"]
 
 def method_label(method: str, variant: str | None) -> str:
     """``method`` or ``method/variant``: how tables, records and messages name a run's method."""
     return method + (f"/{variant}" if variant else "")
-
-
-def check_choice(kind: str, value: str, choices: tuple[str, ...] | list[str]) -> str:
-    """Return ``value`` if it is one of ``choices``; else raise `ConfigError` listing them."""
-    if value not in choices:
-        raise ConfigError(f"unknown {kind} {value!r}; valid choices: {', '.join(choices)}")
-    return value
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _is_real(v: Any) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool)
-
-
-def _show(v: Any, n: int = 40) -> str:
-    """A short one-line ``repr`` of a user value for error messages."""
-    r = repr(v)
-    return r if len(r) <= n else r[: n - 3] + "..."
-
-
-def check_int(name: str, value: Any, *, minimum: int, optional: bool = False) -> int | None:
-    """Return ``value`` if it is an integer ``>= minimum`` (or None when ``optional``); else `ConfigError`."""
-    if optional and value is None:
-        return None
-    if not (_is_int(value) and value >= minimum):
-        what = f"None or an integer >= {minimum}" if optional else f"an integer >= {minimum}"
-        raise ConfigError(f"{name} must be {what}, got {_show(value)}")
-    return value
-
-
-def check_real(name: str, value: Any, *, minimum: float, strict: bool = False,
-               below: float | None = None) -> float:
-    """Return ``value`` if it is a finite number ``>= minimum`` (``> minimum`` when ``strict``) and, if given,
-    ``< below``; else `ConfigError` naming the valid range."""
-    ok = _is_real(value) and math.isfinite(value) and (value > minimum if strict else value >= minimum)
-    if below is not None:
-        ok = ok and value < below
-    if not ok:
-        what = (f"a finite number {'>' if strict else '>='} {minimum:g}" if below is None
-                else f"a number in {'(' if strict else '['}{minimum:g}, {below:g})")
-        raise ConfigError(f"{name} must be {what}, got {_show(value)}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -129,103 +68,27 @@ BENCHMARKS: tuple[str, ...] = ("split-mnist", "split-agnews")
 EVAL_SPLITS: tuple[str, ...] = ("test", "train")
 
 
-# --------------------------------------------------------------------------------------------------
-# Notebook parameters (papermill)
-# --------------------------------------------------------------------------------------------------
-def _choice_of(kind: str, choices: Any) -> Any:
-    def check(v: Any) -> None:
-        check_choice(kind, v, tuple(choices() if callable(choices) else choices))
-    return check
+def with_options(config: Any, options: Mapping[str, str] | None) -> Any:
+    """``config`` (a frozen dataclass) with the fields named in ``options`` replaced.
 
-
-def _methods() -> tuple[str, ...]:
-    from .methods import METHODS
-
-    return METHODS
-
-
-def _variants() -> tuple[str, ...]:
-    from .methods import VARIANTS
-
-    return tuple(v for vs in VARIANTS.values() for v in vs)
-
-
-def _scenarios() -> tuple[str, ...]:
-    from .scenarios import SCENARIOS
-
-    return SCENARIOS
-
-
-def _check_device(v: str) -> None:
-    if v not in ("auto", "cpu", "cuda") and not (v.startswith("cuda:") and v[5:].isdigit()):
-        raise ConfigError(f"unknown device {v!r}; valid choices: auto, cpu, cuda, cuda:N")
-
-
-def _check_seed(v: int) -> None:
-    if v < 0:
-        raise ConfigError(f"seed must be >= 0, got {v}")
-
-
-def _check_seeds(v: list[Any]) -> None:
-    if not v or not all(_is_int(s) and s >= 0 for s in v):
-        raise ConfigError(f"seeds must be a non-empty list of integers >= 0, got {_show(v)}")
-
-
-_STR, _OPT_STR, _INT, _BOOL, _LIST = (str,), (str, type(None)), (int,), (bool,), (list, tuple)
-#: Every parameter a notebook may take, as name -> (allowed types, extra check or None).
-NOTEBOOK_PARAMS: dict[str, tuple[tuple[type, ...], Any]] = {
-    "benchmark": (_STR, _choice_of("benchmark", BENCHMARKS)),
-    "method": (_STR, _choice_of("method", _methods)),
-    "variant": (_OPT_STR, lambda v: v is None or _choice_of("variant", _variants)(v)),
-    "profile": (_STR, _choice_of("profile", lambda: tuple(PROFILES))),
-    "seed": (_INT, _check_seed),
-    "seeds": ((*_LIST, type(None)), lambda v: v is None or _check_seeds(list(v))),
-    "device": (_STR, _check_device),
-    "data_root": (_OPT_STR, None),
-    "agnews_root": (_OPT_STR, None),
-    "records_dir": (_OPT_STR, None),
-    "result_path": (_OPT_STR, None),
-    "eval_on": (_STR, _choice_of("eval split", EVAL_SPLITS)),
-    "scenario": (_STR, _choice_of("scenario", _scenarios)),
-    "progress": (_BOOL, None),
-}
-
-
-def validate_params(params: Mapping[str, Any], allowed: Iterable[str] | None = None) -> dict[str, Any]:
-    """Check notebook parameters (e.g. the ones papermill injected) and return them as a new dict.
-
-    Every name must be one of ``allowed`` (default: all of `NOTEBOOK_PARAMS`), every value of the
-    parameter's type and valid (a known benchmark, method, profile, ...). The first problem raises a
-    `ConfigError` with a one-line message naming the parameter and what it accepts.
+    Each value is read as JSON (numbers, ``true``, ``false``, ``null``), else taken as a plain string. An unknown
+    name or an invalid value is a one-line `ConfigError` (the config's own checks run).
     """
-    names = sorted(NOTEBOOK_PARAMS if allowed is None else allowed)
-    for name, value in params.items():
-        if name not in names:
-            close = difflib.get_close_matches(str(name), names, n=1)
+    if not options:
+        return config
+    names = [f.name for f in dataclasses.fields(config)]  # type: ignore[arg-type]
+    values: dict[str, Any] = {}
+    for key, raw in options.items():
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(f"unknown notebook parameter {name!r}{hint}; valid names: {', '.join(names)}")
-        if name not in NOTEBOOK_PARAMS:
-            continue  # a notebook-specific name the caller vouches for
-        types, check = NOTEBOOK_PARAMS[name]
-        ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
-        if not ok:
-            want = " or ".join("None" if t is type(None) else t.__name__ for t in types)
-            raise ConfigError(f"notebook parameter {name!r} must be {want}, got {type(value).__name__} "
-                              f"{_show(value)}")
-        if check is not None:
-            try:
-                check(value)
-            except ConfigError as e:
-                raise ConfigError(f"notebook parameter {name!r}: {e}") from None
-    return dict(params)
-
-
-def check_notebook_params(notebook: str | Path, params: Mapping[str, Any]) -> dict[str, Any]:
-    """`validate_params` against the names that ``notebook``'s ``parameters`` cell declares (for drivers
-    that run notebooks with papermill: call it before ``papermill.execute_notebook``)."""
-    import papermill
-
-    declared = papermill.inspect_notebook(str(notebook))
-    if not declared:
-        raise ConfigError(f"{notebook} has no cell tagged 'parameters'; it takes no parameters")
-    return validate_params(params, allowed=declared)
+            valid = ", ".join(names) or "none: this method has no options"
+            raise ConfigError(f"{type(config).__name__} has no option {key!r}{hint}; valid options: {valid}")
+        try:
+            values[key] = json.loads(raw)
+        except ValueError:
+            values[key] = raw
+    try:
+        return dataclasses.replace(config, **values)
+    except TypeError as e:
+        raise ConfigError(f"{type(config).__name__}: {e}") from None

@@ -16,31 +16,41 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-if TYPE_CHECKING:
-    from .config import TrainConfig
-    from .data import Task
+from ..config import TrainConfig
+from ..data import Task
+from ..errors import StoreError, check_choice
+from .loops import epoch_loop
+from .net import adam, make_net
 
 __all__ = [
+    "MEMORY_KINDS",
     "VAE_NOISE",
     "ConditionalVAE",
     "Discriminator",
+    "GANTrainer",
     "GenerativeMemory",
     "Generator",
+    "MemoryTrainer",
     "VAEEncoder",
     "VAEMemory",
+    "VAETrainer",
     "balanced_labels",
     "dream_score",
     "fit_memory",
     "gan_step",
     "make_gan",
     "make_vae",
+    "memory_from_meta",
+    "memory_meta",
+    "memory_nbytes",
+    "memory_trainer",
     "vae_step",
 ]
 
@@ -212,6 +222,102 @@ class VAEMemory(GenerativeMemory):
 
 
 # --------------------------------------------------------------------------------------------------
+# One interface for training a memory, whatever its kind
+# --------------------------------------------------------------------------------------------------
+class MemoryTrainer:
+    """A memory being learned in a wake: ``step`` trains it on one batch, ``memory`` keeps what dreams.
+
+    `GANTrainer` and `VAETrainer` implement it; `memory_trainer` makes one by kind (``gan`` or ``vae``).
+    """
+
+    kind: ClassVar[str] = ""
+    #: the names of the two losses ``step`` returns (per-epoch logs use them)
+    loss_names: ClassVar[tuple[str, str]] = ("", "")
+
+    def step(self, real: Tensor, labels: Tensor, rng: torch.Generator) -> tuple[Tensor, Tensor]:
+        """One training step on dream-space samples ``real`` with task-local ``labels``."""
+        raise NotImplementedError
+
+    def memory(self, task: int) -> GenerativeMemory:
+        """The trained generator as task ``task``'s memory (in eval mode)."""
+        raise NotImplementedError
+
+
+class GANTrainer(MemoryTrainer):
+    """A conditional GAN (`make_gan`), both nets trained with Adam at ``lr_fast`` (`gan_step`)."""
+
+    kind = "gan"
+    loss_names = ("d_loss", "g_loss")
+
+    def __init__(self, dream_shape: tuple[int, ...], n_classes: int, cfg: TrainConfig,
+                 device: torch.device | str) -> None:
+        self.g, self.d = make_gan(dream_shape, n_classes, cfg.z_dim, cfg.gan_hidden, device)
+        self.opt_g, self.opt_d = adam(self.g.parameters(), cfg.lr_fast), adam(self.d.parameters(), cfg.lr_fast)
+
+    def step(self, real: Tensor, labels: Tensor, rng: torch.Generator) -> tuple[Tensor, Tensor]:
+        return gan_step(self.g, self.d, self.opt_g, self.opt_d, real, labels, rng)
+
+    def memory(self, task: int) -> GenerativeMemory:
+        return GenerativeMemory(task, self.g.eval())
+
+
+class VAETrainer(MemoryTrainer):
+    """A conditional VAE (`make_vae`) trained with Adam at ``lr_fast`` (`vae_step`); its decoder dreams."""
+
+    kind = "vae"
+    loss_names = ("recon_loss", "kl")
+
+    def __init__(self, dream_shape: tuple[int, ...], n_classes: int, cfg: TrainConfig,
+                 device: torch.device | str) -> None:
+        self.vae = make_vae(dream_shape, n_classes, cfg.z_dim, cfg.gan_hidden, device)
+        self.opt = adam(self.vae.parameters(), cfg.lr_fast)
+
+    def step(self, real: Tensor, labels: Tensor, rng: torch.Generator) -> tuple[Tensor, Tensor]:
+        return vae_step(self.vae, self.opt, real, labels, rng)
+
+    def memory(self, task: int) -> GenerativeMemory:
+        return VAEMemory(task, self.vae.decoder.eval())
+
+
+_TRAINERS: dict[str, type[MemoryTrainer]] = {"gan": GANTrainer, "vae": VAETrainer}
+_MEMORIES: dict[str, type[GenerativeMemory]] = {"gan": GenerativeMemory, "vae": VAEMemory}
+MEMORY_KINDS: tuple[str, ...] = tuple(_TRAINERS)
+
+
+def memory_trainer(kind: str, dream_shape: tuple[int, ...], n_classes: int, cfg: TrainConfig,
+                   device: torch.device | str) -> MemoryTrainer:
+    """A fresh memory of ``kind`` (``gan`` or ``vae``) for a task of ``n_classes``, ready to train."""
+    return _TRAINERS[check_choice("memory kind", kind, MEMORY_KINDS)](dream_shape, n_classes, cfg, device)
+
+
+def memory_nbytes(dream_shape: tuple[int, ...], n_classes: int, z_dim: int, hidden: int) -> int:
+    """Bytes of the float32 parameters of one memory's generator of this configuration."""
+    return 4 * sum(p.numel() for p in Generator(z_dim, n_classes, dream_shape, hidden).parameters())
+
+
+# --------------------------------------------------------------------------------------------------
+# Saving memories: the facts that rebuild a generator (checkpoints and `mygo_nb.core.store` use them)
+# --------------------------------------------------------------------------------------------------
+def memory_meta(memory: GenerativeMemory) -> dict[str, Any]:
+    """JSON-able facts that rebuild ``memory``'s generator (its weights are stored apart)."""
+    g = memory.generator
+    return {"task": memory.task, "kind": memory.kind, "z_dim": g.z_dim, "n_classes": g.n_classes,
+            "out_shape": list(g.out_shape), "hidden": g.net[0].out_features, "squash": isinstance(g.net[-1], nn.Tanh)}
+
+
+def memory_from_meta(meta: dict[str, Any], state: dict[str, Tensor],
+                     device: torch.device | str = "cpu") -> GenerativeMemory:
+    """The memory described by `memory_meta` output ``meta``, with generator weights ``state``."""
+    kind = meta.get("kind", "gan")
+    if kind not in _MEMORIES:
+        raise StoreError(f"a saved memory is of unknown kind {kind!r}; valid kinds: {', '.join(MEMORY_KINDS)}")
+    g = Generator(int(meta["z_dim"]), int(meta["n_classes"]), tuple(meta["out_shape"]), int(meta["hidden"]),
+                  squash=bool(meta["squash"]))
+    g.load_state_dict(state)
+    return _MEMORIES[kind](int(meta["task"]), g.to(device).eval())
+
+
+# --------------------------------------------------------------------------------------------------
 # How good are the dreams? (notebook 09)
 # --------------------------------------------------------------------------------------------------
 def fit_memory(task: Task, kind: str, cfg: TrainConfig, rng: torch.Generator, *,
@@ -220,28 +326,15 @@ def fit_memory(task: Task, kind: str, cfg: TrainConfig, rng: torch.Generator, *,
     the wake phases train one (same sizes, optimiser and batches), for measuring dream quality."""
     if task.train.x.ndim != 4:
         raise ValueError("fit_memory works on image tasks, whose dream space is the pixels")
-    if kind not in ("gan", "vae"):
-        raise ValueError(f"unknown memory kind {kind!r}; valid choices: gan, vae")
-    from .models import adam
+    data = task.train
+    trainer = memory_trainer(kind, tuple(data.x.shape[1:]), task.n_classes, cfg, data.y.device)
 
-    data, device = task.train, task.train.y.device
-    shape = tuple(data.x.shape[1:])
-    if kind == "gan":
-        g, d = make_gan(shape, task.n_classes, cfg.z_dim, cfg.gan_hidden, device)
-        opt_g, opt_d = adam(g.parameters(), cfg.lr_fast), adam(d.parameters(), cfg.lr_fast)
-    else:
-        vae = make_vae(shape, task.n_classes, cfg.z_dim, cfg.gan_hidden, device)
-        opt_v = adam(vae.parameters(), cfg.lr_fast)
-    n, bs = len(data), cfg.batch_size
-    for _ in tqdm(range(cfg.wake_epochs), desc=f"{kind} task {task.index + 1}", disable=not progress, leave=False):
-        perm = torch.randperm(n, device=device, generator=rng)
-        for i in range(0, n, bs):
-            idx = perm[i:i + bs]
-            if kind == "gan":
-                gan_step(g, d, opt_g, opt_d, data.x[idx], data.y[idx], rng)
-            else:
-                vae_step(vae, opt_v, data.x[idx], data.y[idx], rng)
-    return GenerativeMemory(task.index, g.eval()) if kind == "gan" else VAEMemory(task.index, vae.decoder.eval())
+    def step(idx: Tensor) -> Tensor:
+        return torch.stack(trainer.step(data.x[idx], data.y[idx], rng))
+
+    epoch_loop(len(data), cfg.wake_epochs, cfg.batch_size, rng, step, progress=progress,
+               desc=f"{kind} task {task.index + 1}")
+    return trainer.memory(task.index)
 
 
 def dream_score(memories: Sequence[GenerativeMemory], tasks: Sequence[Task], cfg: TrainConfig, rng: torch.Generator,
@@ -254,8 +347,6 @@ def dream_score(memories: Sequence[GenerativeMemory], tasks: Sequence[Task], cfg
     classes. Returns the accuracy (%) per task: what a learner that keeps no real data could at best
     recover from these memories in the class scenario.
     """
-    from .models import adam, make_net
-
     net = make_net("image").to(tasks[0].train.y.device)
     head = net.add_head(sum(t.n_classes for t in tasks))
     offsets = [sum(t.n_classes for t in tasks[:i]) for i in range(len(tasks))]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 
-from .results import RunResult
+from .records import RunResult
 
 __all__ = ["PAPER_METHODS", "PAPER_TABLE1", "PAPER_TABLE2", "mean_std", "paper_comparison"]
 

@@ -23,42 +23,25 @@ import copy
 import math
 import time
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from torch import Tensor
 
-from .config import TrainConfig, check_choice, check_int, check_real
-from .data import Benchmark, Task, TaskData, TokenBags, take
-from .memories import (
-    GenerativeMemory,
-    VAEMemory,
-    balanced_labels,
-    gan_step,
-    make_gan,
-    make_vae,
-    vae_step,
-)
-from .models import (
-    NeocortexNet,
-    adam,
-    extractor_drift,
-    extractor_parameters,
-    extractor_snapshot,
-    make_net,
-    set_extractor_trainable,
-)
-from .phases import SleepLog
-from .scenarios import Scenario
-
-if TYPE_CHECKING:
-    from .methods import Stream
+from ..config import TrainConfig
+from ..core.loops import epoch_loop, sleep_loop
+from ..core.memories import MEMORY_KINDS, GenerativeMemory, balanced_labels, memory_trainer
+from ..core.net import NeocortexNet, adam, extractor_parameters, set_extractor_trainable
+from ..core.scenarios import Scenario
+from ..data import Task, TaskData, TokenBags, take
+from ..errors import check_choice, check_int, check_real
+from .base import Learner, register
+from .mygo import SleepLog
 
 __all__ = ["CONFIGS", "Consolidate", "ConsolidateConfig", "ConsolidateSleepLog", "consolidating_sleep",
            "hippocampal_wake", "shared_head_sleep"]
 
-MEMORY_KINDS: tuple[str, ...] = ("gan", "vae")
 STUDENT_INITS: tuple[str, ...] = ("hippocampus", "pre-wake")
 
 
@@ -110,72 +93,48 @@ CONFIGS: dict[str, ConsolidateConfig] = {
 # Wake: a hippocampal copy of the whole net, and the task's generative memory
 # --------------------------------------------------------------------------------------------------
 def hippocampal_wake(net: NeocortexNet, task: Task, memory: str, cfg: TrainConfig, rng: torch.Generator, *,
-                     scenario: Scenario | None = None, progress: bool = True,
+                     scenario: Scenario | None = None, progress: bool = False,
                      desc: str = "wake") -> tuple[NeocortexNet, GenerativeMemory, dict[str, Any]]:
     """Train a copy of ``net`` (extractor unfrozen, the task's head) on ``task`` at ``lr_fast`` for
     ``wake_epochs``, and, batch by batch, a fresh ``memory`` (``gan``/``vae``) on the same inputs in the
     copy's dream space (its ``embed`` output, after the copy's step). ``net`` is not changed.
 
     The ``scenario`` (default: task-incremental) says which head the task uses (a new one, or the shared
-    one); the cross-entropy runs over the task's own classes only (`Scenario.own_columns`). Returns the
-    hippocampal copy, the memory and a log (per-epoch mean losses, seconds, samples).
+    one); the cross-entropy runs over the task's own classes only (`Scenario.own_columns`): telling them
+    apart from older classes is the sleep's job. Returns the hippocampal copy, the memory and a log
+    (per-epoch mean losses, seconds, samples).
     """
     t0 = time.perf_counter()
-    hpc = copy.deepcopy(net)
-    scn = scenario or Scenario("task", (task.n_classes,) * (task.index + 1))
-    scn.ensure_heads(hpc, task.index)
-    head = hpc.heads[scn.head_for(task.index)]
-    # the copy learns the task as a task of its own: a softmax over its own classes only (with a class head,
-    # its block of columns); telling them apart from older classes is the sleep's job
-    own = scn.own_columns(task.index)
-    set_extractor_trainable(hpc, True)
-    opt = adam([*extractor_parameters(hpc), *head.parameters()], cfg.lr_fast)
+    hippocampus = copy.deepcopy(net)
+    scenario = scenario or Scenario("task", (task.n_classes,) * (task.index + 1))
+    scenario.ensure_heads(hippocampus, task.index)
+    head, own = hippocampus.heads[scenario.head_for(task.index)], scenario.own_columns(task.index)
+    set_extractor_trainable(hippocampus, True)
+    opt = adam([*extractor_parameters(hippocampus), *head.parameters()], cfg.lr_fast)
     data = task.train
-    device = data.y.device
-    if memory == "gan":
-        g, d = make_gan(hpc.dream_shape, task.n_classes, cfg.z_dim, cfg.gan_hidden, device)
-        opt_g, opt_d = adam(g.parameters(), cfg.lr_fast), adam(d.parameters(), cfg.lr_fast)
-    else:
-        vae = make_vae(hpc.dream_shape, task.n_classes, cfg.z_dim, cfg.gan_hidden, device)
-        opt_v = adam(vae.parameters(), cfg.lr_fast)
-    names = ("d_loss", "g_loss") if memory == "gan" else ("recon_loss", "kl")
-    log: dict[str, Any] = {"hippocampus_loss": [], names[0]: [], names[1]: []}
-    n, bs = len(data), cfg.batch_size
-    steps = (n + bs - 1) // bs
+    trainer = memory_trainer(memory, hippocampus.dream_shape, task.n_classes, cfg, data.y.device)
     text = isinstance(data.x, TokenBags)
-    hpc.train()
-    with tqdm(total=cfg.wake_epochs * steps, desc=desc, disable=not progress, leave=False, unit="batch") as bar:
-        for _ in range(cfg.wake_epochs):
-            perm = torch.randperm(n, device=device, generator=rng)
-            sums = torch.zeros(3, device=device)
-            for i in range(steps):
-                idx = perm[i * bs:(i + 1) * bs]
-                xb, y = take(data.x, idx), data.y[idx]
-                opt.zero_grad(set_to_none=True)
-                loss = F.cross_entropy(head(hpc.features(xb))[:, own], y)
-                loss.backward()
-                opt.step()
-                with torch.no_grad():
-                    real = hpc.embed(xb) if text else xb
-                if memory == "gan":
-                    a, b = gan_step(g, d, opt_g, opt_d, real, y, rng)
-                else:
-                    a, b = vae_step(vae, opt_v, real, y, rng)
-                sums += torch.stack([loss.detach(), a, b])
-                bar.update()
-            means = (sums / steps).tolist()
-            for key, v in zip(("hippocampus_loss", *names), means, strict=True):
-                log[key].append(v)
-    set_extractor_trainable(hpc, False)
-    hpc.requires_grad_(False)
-    hpc.eval()
-    if memory == "gan":
-        mem: GenerativeMemory = GenerativeMemory(task.index, g.eval())
-    else:
-        mem = VAEMemory(task.index, vae.decoder.eval())
+    hippocampus.train()
+
+    def step(idx: Tensor) -> Tensor:
+        xb, y = take(data.x, idx), data.y[idx]
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(head(hippocampus.features(xb))[:, own], y)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            real = hippocampus.embed(xb) if text else xb
+        return torch.stack([loss.detach(), *trainer.step(real, y, rng)])
+
+    means = epoch_loop(len(data), cfg.wake_epochs, cfg.batch_size, rng, step, progress=progress, desc=desc)
+    set_extractor_trainable(hippocampus, False)
+    hippocampus.requires_grad_(False)
+    hippocampus.eval()
+    names = ("hippocampus_loss", *trainer.loss_names)
+    log: dict[str, Any] = {key: list(col) for key, col in zip(names, zip(*means, strict=True), strict=True)}
     log["seconds"] = time.perf_counter() - t0
-    log["samples"] = cfg.wake_epochs * n
-    return hpc, mem, log
+    log["samples"] = cfg.wake_epochs * len(data)
+    return hippocampus, trainer.memory(task.index), log
 
 
 # --------------------------------------------------------------------------------------------------
@@ -192,29 +151,21 @@ class ConsolidateSleepLog(SleepLog):
     def steps_saved(self) -> int:
         return self.budget - self.steps
 
-    def finish(self, losses: torch.Tensor, steps: int, dream_task: list[int], t0: float,
-               batch: int) -> ConsolidateSleepLog:
-        """Fill in the record of a sleep that ran ``steps`` steps of ``batch`` samples since ``t0``."""
-        self.steps, self.loss, self.dream_task = steps, losses[:steps].tolist(), dream_task
-        self.seconds, self.samples = time.perf_counter() - t0, steps * batch
+    def finish(self, losses: Tensor, dream_task: list[int], t0: float, batch: int) -> ConsolidateSleepLog:
+        """Fill in the record of a sleep whose steps had the ``losses``, with ``batch`` samples each, since ``t0``."""
+        self.steps, self.loss, self.dream_task = len(losses), losses.tolist(), dream_task[: len(losses)]
+        self.seconds, self.samples = time.perf_counter() - t0, len(losses) * batch
         return self
 
 
-class _Patience:
-    """The adaptive sleep's stopping rule: ``patience`` windows without a relative improvement."""
+class Patience:
+    """The adaptive sleep's stopping rule: ``patience`` windows without a relative improvement (a
+    `mygo_nb.core.loops.sleep_loop` ``stop``; never stops when ``patience`` is None)."""
 
-    def __init__(self, ccfg: ConsolidateConfig) -> None:
-        self.c, self.best, self.bad = ccfg, math.inf, 0
+    def __init__(self, options: ConsolidateConfig) -> None:
+        self.c, self.best, self.bad = options, math.inf, 0
 
-    def step(self, opt: torch.optim.Optimizer, loss: torch.Tensor, losses: torch.Tensor, step: int) -> bool:
-        """One optimiser step on ``loss``, recorded in ``losses[step]``; True when the sleep should end."""
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses[step] = loss.detach()
-        return self.stop(losses, step)
-
-    def stop(self, losses: torch.Tensor, step: int) -> bool:
+    def __call__(self, losses: Tensor, step: int) -> bool:
         c = self.c
         if c.patience is None or (step + 1) % c.window:
             return False
@@ -226,10 +177,15 @@ class _Patience:
         return self.bad >= c.patience
 
 
+def _n_real(options: ConsolidateConfig, real: TaskData | None, batch: int) -> int:
+    """How many real current-task inputs a sleep batch holds."""
+    return min(batch - 1, round(options.real_fraction * batch)) if real is not None and len(real) else 0
+
+
 def shared_head_sleep(student: NeocortexNet, teachers: dict[int, NeocortexNet], known: dict[int, slice],
-                      memories: list[GenerativeMemory], cfg: TrainConfig, ccfg: ConsolidateConfig,
+                      memories: list[GenerativeMemory], cfg: TrainConfig, options: ConsolidateConfig,
                       scenario: Scenario, stage: int, rng: torch.Generator, *, real: TaskData | None = None,
-                      progress: bool = True, desc: str = "sleep") -> ConsolidateSleepLog:
+                      progress: bool = False, desc: str = "sleep") -> ConsolidateSleepLog:
     """The consolidating sleep with one shared head (``domain`` and ``class`` scenarios).
 
     With no task identity, a sleep step must teach the head to tell *every* task's classes apart, so each
@@ -237,8 +193,8 @@ def shared_head_sleep(student: NeocortexNet, teachers: dict[int, NeocortexNet], 
     would train a shared head on one task at a time). The loss is the cross-entropy of the student's active
     logits against the dreams' conditioning labels (as targets of the scenario), plus the MSE to each
     dream's teacher (``teachers[task]``) on the logit columns ``known[task]`` that teacher learned,
-    plus ``ccfg.feature_weight`` times the trunk-feature MSE. ``real`` (the task of ``stage``) adds
-    ``ccfg.real_fraction`` real inputs, with their true labels and the same teacher as that task's dreams.
+    plus ``options.feature_weight`` times the trunk-feature MSE. ``real`` (the task of ``stage``) adds
+    ``options.real_fraction`` real inputs, with their true labels and the same teacher as that task's dreams.
     """
     t0 = time.perf_counter()
     log = ConsolidateSleepLog(budget=cfg.sleep_steps)
@@ -248,7 +204,7 @@ def shared_head_sleep(student: NeocortexNet, teachers: dict[int, NeocortexNet], 
     opt = adam(student.parameters(), cfg.lr_slow)
     device = next(student.parameters()).device
     bs, k = cfg.batch_size, len(memories)
-    n_real = min(bs - 1, round(ccfg.real_fraction * bs)) if real is not None and len(real) else 0
+    n_real = _n_real(options, real, bs)
     n_dream = max(bs - n_real, k)
     counts = [n_dream // k + (i < n_dream % k) for i in range(k)]
     local = [balanced_labels(c, m.n_classes, device) for c, m in zip(counts, memories, strict=True)]
@@ -259,14 +215,11 @@ def shared_head_sleep(student: NeocortexNet, teachers: dict[int, NeocortexNet], 
         groups.setdefault(id(teachers[m.task]), []).append(i)
     starts = [0, *torch.tensor(counts).cumsum(0).tolist()]
     n_act = scenario.n_active(stage, stage)
-    losses = torch.zeros(cfg.sleep_steps, device=device)
     student.train()
-    rule = _Patience(ccfg)
-    steps = cfg.sleep_steps
-    for step in tqdm(range(cfg.sleep_steps), desc=desc, disable=not progress, leave=False, unit="step"):
+
+    def distil(_step: int) -> Tensor:
         dreams = torch.cat([m.dream(c, rng, y)[0] for m, c, y in zip(memories, counts, local, strict=True)])
-        f_s = student.trunk(dreams)
-        targets = dream_targets
+        f_s, targets = student.trunk(dreams), dream_targets
         if n_real:
             idx = torch.randint(len(real), (n_real,), device=device, generator=rng)  # type: ignore[arg-type]
             xb = take(real.x, idx)  # type: ignore[union-attr]
@@ -275,36 +228,36 @@ def shared_head_sleep(student: NeocortexNet, teachers: dict[int, NeocortexNet], 
         logits = student.heads[0](f_s)
         loss = F.cross_entropy(logits[:, :n_act], targets)
         for members in groups.values():
-            teacher = teachers[memories[members[0]].task]
-            cols = known[memories[members[0]].task]
+            task = memories[members[0]].task
+            teacher, cols = teachers[task], known[task]
             rows = torch.cat([torch.arange(starts[i], starts[i + 1], device=device) for i in members])
             with torch.no_grad():
                 f_t = teacher.trunk(dreams[rows])
-                if n_real and memories[members[0]].task == stage:
+                if n_real and task == stage:
                     f_t = torch.cat([f_t, teacher.features(xb)])
-            if n_real and memories[members[0]].task == stage:
+            if n_real and task == stage:
                 rows = torch.cat([rows, torch.arange(len(dreams), len(f_s), device=device)])
             share = len(rows) / len(f_s)
             loss = loss + share * F.mse_loss(logits[rows, cols], teacher.heads[0](f_t)[:, cols])
-            if ccfg.feature_weight:
-                loss = loss + share * ccfg.feature_weight * F.mse_loss(f_s[rows], f_t)
-        if rule.step(opt, loss, losses, step):
-            steps = step + 1
-            break
-    return log.finish(losses, steps, [-1] * steps, t0, sum(counts) + n_real)  # every step dreams of every task
+            if options.feature_weight:
+                loss = loss + share * options.feature_weight * F.mse_loss(f_s[rows], f_t)
+        return loss
+
+    losses = sleep_loop(opt, cfg.sleep_steps, distil, stop=Patience(options), progress=progress, desc=desc)
+    return log.finish(losses, [-1] * len(losses), t0, sum(counts) + n_real)  # every step dreams of every task
 
 
 def consolidating_sleep(student: NeocortexNet, teachers: dict[int, NeocortexNet],
-                        memories: list[GenerativeMemory], cfg: TrainConfig, ccfg: ConsolidateConfig,
+                        memories: list[GenerativeMemory], cfg: TrainConfig, options: ConsolidateConfig,
                         rng: torch.Generator, host_rng: torch.Generator, *, real: TaskData | None = None,
-                        progress: bool = True, desc: str = "sleep") -> ConsolidateSleepLog:
+                        progress: bool = False, desc: str = "sleep") -> ConsolidateSleepLog:
     """Up to ``cfg.sleep_steps`` distillation steps into ``student`` (Adam at ``lr_slow``, every parameter).
 
     Each step picks a memory uniformly and draws a class-balanced batch of its dreams; the teacher is
     ``teachers[memory.task]`` and the loss is the MSE between the student's and the teacher's logits on
-    that task's head, plus ``ccfg.feature_weight`` times the MSE of their trunk features. With
-    ``ccfg.real_fraction`` and ``real``, that share of the batch is real inputs drawn from ``real``
-    (through the whole net, ``embed`` included). With ``ccfg.patience``, the sleep ends early when the
+    that task's head, plus ``options.feature_weight`` times the MSE of their trunk features. With
+    ``options.real_fraction`` and ``real``, that share of the batch is real inputs drawn from ``real``
+    (through the whole net, ``embed`` included). With ``options.patience``, the sleep ends early when the
     windowed mean loss stops improving.
     """
     t0 = time.perf_counter()
@@ -315,15 +268,13 @@ def consolidating_sleep(student: NeocortexNet, teachers: dict[int, NeocortexNet]
     opt = adam(student.parameters(), cfg.lr_slow)
     device = next(student.parameters()).device
     bs = cfg.batch_size
-    n_real = min(bs - 1, round(ccfg.real_fraction * bs)) if real is not None and len(real) else 0
+    n_real = _n_real(options, real, bs)
     n_dream = bs - n_real
     choices = torch.randint(len(memories), (cfg.sleep_steps,), generator=host_rng).tolist()
     labels = {m.n_classes: balanced_labels(n_dream, m.n_classes, device) for m in memories}
-    losses = torch.zeros(cfg.sleep_steps, device=device)
     student.train()
-    rule = _Patience(ccfg)
-    steps = cfg.sleep_steps
-    for step in tqdm(range(cfg.sleep_steps), desc=desc, disable=not progress, leave=False, unit="step"):
+
+    def distil(step: int) -> Tensor:
         mem = memories[choices[step]]
         teacher = teachers[mem.task]
         dreams, _ = mem.dream(n_dream, rng, labels[mem.n_classes])
@@ -337,62 +288,52 @@ def consolidating_sleep(student: NeocortexNet, teachers: dict[int, NeocortexNet]
             with torch.no_grad():
                 f_t = torch.cat([f_t, teacher.features(xb)])
         loss = F.mse_loss(student.heads[mem.task](f_s), teacher.heads[mem.task](f_t))
-        if ccfg.feature_weight:
-            loss = loss + ccfg.feature_weight * F.mse_loss(f_s, f_t)
-        if rule.step(opt, loss, losses, step):
-            steps = step + 1
-            break
-    return log.finish(losses, steps, [memories[c].task for c in choices[:steps]], t0, bs)
+        if options.feature_weight:
+            loss = loss + options.feature_weight * F.mse_loss(f_s, f_t)
+        return loss
+
+    losses = sleep_loop(opt, cfg.sleep_steps, distil, stop=Patience(options), progress=progress, desc=desc)
+    return log.finish(losses, [memories[c].task for c in choices], t0, bs)
 
 
 # --------------------------------------------------------------------------------------------------
 # The learner
 # --------------------------------------------------------------------------------------------------
-class Consolidate:
+@register("mygo", config=ConsolidateConfig, variants=CONFIGS)
+class Consolidate(Learner):
     """MyGO with a hippocampal wake and a two-teacher consolidating sleep (``mygo`` / ``consolidate*``).
 
-    Runs in every scenario (``s.scenario``): with one head per task the sleep is `consolidating_sleep`,
-    with a shared head (``domain``, ``class``) it is `shared_head_sleep`.
+    Runs in every scenario: with one head per task the sleep is `consolidating_sleep`, with a shared head
+    (``domain``, ``class``) it is `shared_head_sleep`.
     """
 
-    def __init__(self, bench: Benchmark, s: Stream, config: ConsolidateConfig | None = None) -> None:
-        self.s = s
-        self.config = config or ConsolidateConfig()
-        self.scenario = Scenario.of(s.scenario, bench)
-        self.net = make_net(bench.modality, bench.vocab_size).to(bench.device)
-        self.memories: list[GenerativeMemory] = []
-        self._init = extractor_snapshot(self.net)
-
-    def head_for(self, task: int) -> int:
-        return self.scenario.head_for(task)
-
-    def learn(self, task: Task) -> dict[str, Any]:
-        s, c, scn, t = self.s, self.config, self.scenario, task.index
+    def learn(self, task: Task) -> dict[str, Any]:  # type: ignore[override]
+        ctx, c, scenario, t = self.ctx, self.config, self.scenario, task.index
         pre_wake = copy.deepcopy(self.net).requires_grad_(False).eval()
-        hpc, memory, wlog = hippocampal_wake(self.net, task, c.memory, s.cfg, s.rng, scenario=scn,
-                                             progress=s.progress, desc=s.desc(task, "wake"))
+        hippocampus, memory, wlog = hippocampal_wake(self.net, task, c.memory, ctx.cfg, ctx.rng, scenario=scenario,
+                                             progress=ctx.progress, desc=ctx.desc(task, "wake"))
         self.memories.append(memory)
         if c.student_init == "hippocampus":
-            student = copy.deepcopy(hpc)
+            student = copy.deepcopy(hippocampus)
         else:
             student = self.net
-            scn.ensure_heads(student, t)
+            scenario.ensure_heads(student, t)
         teachers = {m.task: pre_wake for m in self.memories}
-        teachers[t] = hpc
+        teachers[t] = hippocampus
         real = task.train if c.real_fraction else None
         if c.student_init == "hippocampus" and len(self.memories) == 1:
             # nothing to consolidate: the student *is* the only teacher, so every loss would be exactly 0
-            slog = ConsolidateSleepLog(budget=s.cfg.sleep_steps)
-        elif scn.name == "task":
-            slog = consolidating_sleep(student, teachers, self.memories, s.cfg, c, s.rng, s.host_rng, real=real,
-                                       progress=s.progress, desc=s.desc(task, "sleep"))
+            slog = ConsolidateSleepLog(budget=ctx.cfg.sleep_steps)
+        elif scenario.name == "task":
+            slog = consolidating_sleep(student, teachers, self.memories, ctx.cfg, c, ctx.rng, ctx.host_rng,
+                                       real=real, progress=ctx.progress, desc=ctx.desc(task, "sleep"))
         else:
             # each teacher is trusted on the logit columns it learned: the pre-wake net on the classes
             # active before this task, the hippocampal copy on this task's own classes
-            old = slice(0, scn.n_active(t - 1, t - 1))
-            known = {m.task: scn.own_columns(t) if m.task == t else old for m in self.memories}
-            slog = shared_head_sleep(student, teachers, known, self.memories, s.cfg, c, scn, t, s.rng, real=real,
-                                     progress=s.progress, desc=s.desc(task, "sleep"))
+            old = slice(0, scenario.n_active(t - 1, t - 1))
+            known = {m.task: scenario.own_columns(t) if m.task == t else old for m in self.memories}
+            slog = shared_head_sleep(student, teachers, known, self.memories, ctx.cfg, c, scenario, t, ctx.rng,
+                                     real=real, progress=ctx.progress, desc=ctx.desc(task, "sleep"))
         student.requires_grad_(True)
         student.train()
         self.net = student
@@ -403,5 +344,5 @@ class Consolidate:
             "sleep_loss": slog.loss,
             "sleep_dream_task": slog.dream_task,
             "sleep_budget": {"budget": slog.budget, "steps": slog.steps, "steps_saved": slog.steps_saved},
-            "extractor_drift": extractor_drift(self.net, self._init),
+            "extractor_drift": self.drift(),
         }

@@ -1,32 +1,18 @@
-"""Small helpers the notebooks share: data roots and printing paths without machine details (notebook 01)."""
+"""Small helpers the notebooks share: saved run records, and paths printed without machine details (notebook 01)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from .config import Profile
-from .consolidate import ConsolidateConfig
-from .data import Benchmark, resolve_data_root
-from .experiment import run
-from .results import RunResult
+from ..config import Profile
+from ..data import Benchmark
+from ..learners.base import config_dict
+from ..running.experiment import run
+from ..running.records import RunResult
 
-__all__ = ["default_agnews_root", "find_record", "has_agnews_train", "run_or_load", "show_path"]
-
-
-def has_agnews_train(root: str | os.PathLike[str]) -> bool:
-    """True when ``root/ag_news_csv`` holds both ``train.csv`` and ``test.csv``."""
-    folder = Path(root) / "ag_news_csv"
-    return (folder / "train.csv").is_file() and (folder / "test.csv").is_file()
-
-
-def default_agnews_root(data_root: str | os.PathLike[str] | None = None) -> Path:
-    """The AG News root the notebooks use: the data root when it holds the canonical ``train.csv``,
-    else its ``agnews_dev`` stand-in folder (a small split cut from the canonical test set)."""
-    root = resolve_data_root(data_root)
-    if has_agnews_train(root):
-        return root
-    return root / "agnews_dev"
+__all__ = ["find_record", "run_or_load", "show_path"]
 
 
 def show_path(path: str | os.PathLike[str], base: str | os.PathLike[str] | None = None) -> str:
@@ -49,17 +35,17 @@ def _short(p: Path) -> str:
 
 def find_record(records_dir: str | os.PathLike[str] | None, bench: Benchmark, method: str, variant: str | None,
                 profile: Profile, seed: int, eval_on: str, scenario: str = "task",
-                config: ConsolidateConfig | None = None) -> RunResult | None:
+                config: Any = None) -> RunResult | None:
     """A saved `RunResult` (any ``*.json`` below ``records_dir``) of exactly this run (scenario included) on
     exactly these data files (same checksums, same task sizes) with this configuration, or None.
 
-    With ``config`` (a ``mygo/consolidate*`` run given its own `ConsolidateConfig`, as in
-    ``run(..., config=)``), a record matches on the config it ran with instead of on the variant's name, so
-    a ``mygo/consolidate-vae`` record is found for ``config=ConsolidateConfig(memory="vae")``.
+    With ``config`` (a run given its own method config, as in ``run(..., config=)``), a record matches on the
+    config it ran with instead of on the variant's name, so a ``mygo/consolidate-vae`` record is found for
+    ``config=ConsolidateConfig(memory="vae")``.
     """
     if records_dir is None or not Path(records_dir).is_dir():
         return None
-    mine = variant if config is None else config.to_dict()
+    mine = variant if config is None else config_dict(config)
     want = (bench.name, method, mine, scenario, seed, eval_on, profile.to_dict(), bench.provenance.get("files"),
             [len(t.train) for t in bench.tasks], [len(t.test) for t in bench.tasks])
     for path in sorted(Path(records_dir).rglob("*.json")):

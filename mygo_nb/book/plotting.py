@@ -11,13 +11,16 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 
-from .data import Benchmark
-from .memories import GenerativeMemory
-from .results import RunResult
+from ..core.memories import GenerativeMemory
+from ..data import Benchmark
+from ..running.records import RunResult
 
 __all__ = [
+    "accuracy_heatmap",
     "accuracy_heatmaps",
     "average_accuracy_curves",
     "class_counts",
@@ -205,25 +208,32 @@ def drift_bars(results: Mapping[str, RunResult]) -> Figure:
     return fig
 
 
+def accuracy_heatmap(ax: Axes, matrix: np.ndarray, title: str) -> AxesImage:
+    """Draw one accuracy matrix (row = after training stage i, column = task j; NaN = not yet seen) on ``ax``,
+    each cell labelled with its value; returns the image for a colour bar (notebook 06, sweep figures)."""
+    im = ax.imshow(matrix, vmin=0, vmax=100, cmap="viridis")
+    for i in range(matrix.shape[0]):
+        for j in range(matrix.shape[1]):
+            if not np.isnan(matrix[i, j]):
+                ax.text(j, i, f"{matrix[i, j]:.0f}", ha="center", va="center", fontsize=8,
+                        color="white" if matrix[i, j] < 60 else "black")
+    ax.set_xticks(range(matrix.shape[1]), [f"T{j + 1}" for j in range(matrix.shape[1])])
+    rows = ["all" if matrix.shape[0] == 1 else f"T{i + 1}" for i in range(matrix.shape[0])]
+    ax.set_yticks(range(matrix.shape[0]), rows)
+    ax.set_xlabel("evaluated on task")
+    ax.set_title(title, fontsize=9)
+    return im
+
+
 def accuracy_heatmaps(results: Mapping[str, RunResult]) -> Figure:
     """One accuracy matrix per run: row = after training task i, column = task j (notebook 06)."""
     fig, axes = plt.subplots(1, len(results), figsize=(3.2 * len(results) + 1.2, 3.3), squeeze=False,
                              layout="constrained")
     for k, (ax, (label, r)) in enumerate(zip(axes[0], results.items(), strict=True)):
         R = np.array([[np.nan if a is None else a for a in row] for row in r.accuracy_matrix], dtype=float)
-        im = ax.imshow(R, vmin=0, vmax=100, cmap="viridis")
-        for i in range(R.shape[0]):
-            for j in range(R.shape[1]):
-                if not np.isnan(R[i, j]):
-                    ax.text(j, i, f"{R[i, j]:.0f}", ha="center", va="center", fontsize=8,
-                            color="white" if R[i, j] < 60 else "black")
-        ax.set_xticks(range(R.shape[1]), [f"T{j + 1}" for j in range(R.shape[1])])
-        rows = ["all" if R.shape[0] == 1 else f"T{i + 1}" for i in range(R.shape[0])]
-        ax.set_yticks(range(R.shape[0]), rows)
-        ax.set_xlabel("evaluated on task")
+        im = accuracy_heatmap(ax, R, f"{label} ({r.eval_on})")
         if k == 0:
             ax.set_ylabel("after training")
-        ax.set_title(f"{label} ({r.eval_on})", fontsize=9)
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="accuracy (%)")
     return fig
 
@@ -278,15 +288,15 @@ def scenario_bars(table: Mapping[str, Mapping[str, Sequence[float]]],
     width = 0.8 / len(scenarios)
     shown: set[str] = set()
     for i, by_scn in enumerate(table.values()):
-        for j, scn in enumerate(scenarios):
-            vals = by_scn.get(scn)
+        for j, scenario in enumerate(scenarios):
+            vals = by_scn.get(scenario)
             if not vals:
                 continue
             v = np.asarray(vals, dtype=float)
             x = i + (j - (len(scenarios) - 1) / 2) * width
-            ax.bar(x, v.mean(), width, color=colors.get(scn, f"C{j}"), alpha=0.85,
-                   label=None if scn in shown else scn)
-            shown.add(scn)
+            ax.bar(x, v.mean(), width, color=colors.get(scenario, f"C{j}"), alpha=0.85,
+                   label=None if scenario in shown else scenario)
+            shown.add(scenario)
             ax.scatter(np.full(len(v), x), v, color="k", s=6, zorder=3)
     ax.set_xticks(range(len(table)), list(table), rotation=25, ha="right")
     ax.set_ylabel("average accuracy (%)")

@@ -23,9 +23,9 @@ from matplotlib import animation
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .memories import GenerativeMemory
+from ..core.memories import GenerativeMemory
+from ..running.records import RunResult
 from .plotting import image_grid
-from .results import RunResult
 
 __all__ = ["dream_animation", "dream_explorer", "sleep_animation", "sleep_replay", "sleep_state_figure"]
 

@@ -2,24 +2,48 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .baselines import config_dict
+from ..config import BENCHMARKS, EVAL_SPLITS, PROFILES, Profile
+from ..core.context import RunContext
+from ..core.metrics import summarize
+from ..data import Benchmark, Task, TokenBags, load_benchmark
+from ..errors import ConfigError, check_choice
+from ..learners import Learner, check_method
+from ..learners.base import config_dict
 from .checkpoint import Checkpointer, run_fingerprint
-from .config import BENCHMARKS, EVAL_SPLITS, PROFILES, ConfigError, Profile, check_choice
-from .consolidate import ConsolidateConfig
-from .data import Benchmark, Task, TokenBags, load_benchmark
-from .methods import MethodRun, Stream, check_method, make_learner, run_method
-from .metrics import summarize
-from .results import RunResult
+from .loop import StreamRun, run_stream
+from .records import RunResult
 
-__all__ = ["check_method", "raw_data_bytes", "resolve_device", "run", "run_experiment", "seed_everything",
+__all__ = ["determinism", "raw_data_bytes", "resolve_device", "run", "run_experiment", "seed_everything",
            "storage_record"]
+
+#: cuBLAS's fixed workspace, needed for deterministic GPU matrix products (read when CUDA starts)
+CUBLAS_WORKSPACE = ":4096:8"
+
+
+@contextlib.contextmanager
+def determinism(enabled: bool) -> Iterator[None]:
+    """While inside, when ``enabled``: torch's deterministic algorithms, and ``CUBLAS_WORKSPACE_CONFIG`` for cuBLAS
+    (set it before CUDA starts: the CLI's ``--deterministic`` and a sweep's fresh kernels do). Two deterministic
+    runs of one seed on one GPU model then give the same numbers; on a CPU every run is deterministic anyway."""
+    if not enabled:
+        yield
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+    before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -45,34 +69,44 @@ def seed_everything(seed: int, device: torch.device) -> tuple[torch.Generator, t
 def run(bench: Benchmark, method: str, variant: str | None = None, profile: str | Profile = "paper", *,
         seed: int = 0, eval_on: str = "test", progress: bool = True,
         checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False,
-        scenario: str = "task", config: ConsolidateConfig | None = None) -> RunResult:
-    """Run ``method`` on an already-loaded benchmark in ``scenario`` (`mygo_nb.scenarios`) and return its record.
+        scenario: str = "task", config: Any = None, deterministic: bool = False) -> RunResult:
+    """Run ``method`` on an already-loaded benchmark in ``scenario`` (`mygo_nb.core.scenarios`) and return its record.
 
-    With ``checkpoint_dir``, the run's state is saved there after every task (`mygo_nb.checkpoint`);
-    ``resume=True`` continues from the newest checkpoint there, if any. ``config`` replaces the named config
-    of a ``mygo/consolidate*`` variant (probes such as benchmarks/class_il_probes.py); the record's
-    ``traces["method_config"]`` always says which config ran.
+    With ``checkpoint_dir``, the run's state is saved there after every task (`mygo_nb.running.checkpoint`);
+    ``resume=True`` continues from the newest checkpoint there, if any. ``config`` (the method's frozen config
+    class, e.g. `~mygo_nb.learners.ewc.EWCConfig`) replaces the variant's or the method's default one; the
+    record's ``traces["method_config"]`` always says which config ran. ``deterministic``: see `determinism`; the
+    record's ``resources`` say whether the run was, and its peak GPU memory.
     """
-    variant = check_method(method, variant, scenario, config)
+    entry = check_method(method, variant, scenario, config)
     prof = profile if isinstance(profile, Profile) else PROFILES[check_choice("profile", profile, tuple(PROFILES))]
     check_choice("eval split", eval_on, EVAL_SPLITS)
     t0 = time.perf_counter()
     rng, host = seed_everything(seed, bench.device)
-    stream = Stream(prof.train, rng, host, progress, bench.n_tasks, scenario)
-    learner = make_learner(method, bench, stream, variant, config)
+    ctx = RunContext(prof.train, rng, host, progress, bench.n_tasks, scenario)
+    learner = entry.learner(bench, ctx, config if config is not None else entry.config)
     ckpt = None
     if checkpoint_dir is not None:
-        fingerprint = run_fingerprint(bench, method, variant, prof.to_dict(), seed, eval_on, scenario,
-                                      None if config is None else config.to_dict())
+        fingerprint = run_fingerprint(bench, method, entry.variant, prof.to_dict(), seed, eval_on, scenario,
+                                      None if config is None else config_dict(config))
         ckpt = Checkpointer(checkpoint_dir, fingerprint, resume=resume)
     elif resume:
         raise ConfigError("resume=True needs a checkpoint_dir (CLI: --resume needs --out or --checkpoint-dir)")
-    out: MethodRun = run_method(learner, bench, stream, eval_on, ckpt)
-    return _record(bench, method, variant, scenario, prof, seed, eval_on, out, time.perf_counter() - t0)
+    cuda = bench.device.type == "cuda"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(bench.device)
+    with determinism(deterministic):
+        out = run_stream(learner, bench, eval_on, ckpt)
+    result = _record(bench, method, entry.variant, scenario, prof, seed, eval_on, out, time.perf_counter() - t0)
+    result.resources = {"deterministic": deterministic, "threads": torch.get_num_threads(),
+                        "peak_device_bytes": torch.cuda.max_memory_allocated(bench.device) if cuda else None,
+                        "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+                        "resumed_after_stage": ckpt.resumed_from if ckpt else 0}
+    return result
 
 
 def _record(bench: Benchmark, method: str, variant: str | None, scenario: str, prof: Profile, seed: int,
-            eval_on: str, out: MethodRun, seconds: float) -> RunResult:
+            eval_on: str, out: StreamRun, seconds: float) -> RunResult:
     phases: dict[str, float] = {}
     samples: dict[str, int] = {}
     for st in out.stages:
@@ -85,20 +119,20 @@ def _record(bench: Benchmark, method: str, variant: str | None, scenario: str, p
         "samples_per_second": {k: samples[k] / phases[k] for k in phases if phases[k] > 0},
         "per_task": [{k: v["seconds"] for k, v in st["phases"].items()} for st in out.stages],
     }
-    traces: dict[str, Any] = {"extractor_drift": [st["extractor_drift"] for st in out.stages]}
-    for key in ("sleep_loss", "sleep_dream_task", "sleep_budget", "wake", "train_loss"):
-        if key in out.stages[0]:
-            traces[key] = [st[key] for st in out.stages]
-    method_config = config_dict(out.learner)
-    if method_config is not None:
+    # every key of the stage logs but "phases" is a trace: one value per stage
+    traces: dict[str, Any] = {k: [st[k] for st in out.stages] for k in out.stages[0] if k != "phases"}
+    learner = out.learner
+    assert learner is not None
+    method_config = config_dict(learner.config)
+    if method_config:
         traces["method_config"] = method_config
     data = {**bench.provenance, "tasks": [list(t.classes) for t in bench.tasks],
             "train_sizes": [len(t.train) for t in bench.tasks], "test_sizes": [len(t.test) for t in bench.tasks]}
     return RunResult(
         benchmark=bench.name, method=method, variant=variant, scenario=scenario, profile=prof.name,
         config=prof.to_dict(), seed=seed, device=str(bench.device), eval_on=eval_on,
-        accuracy_matrix=out.R, metrics=summarize(out.R), timings=timings, data=data, traces=traces,
-        storage=storage_record(bench, out.learner),
+        accuracy_matrix=out.accuracy, metrics=summarize(out.accuracy), timings=timings, data=data, traces=traces,
+        storage=storage_record(bench, learner),
     )
 
 
@@ -115,12 +149,12 @@ def raw_data_bytes(task: Task) -> int:
     return int(x.numel())
 
 
-def storage_record(bench: Benchmark, learner: Any) -> dict[str, Any]:
+def storage_record(bench: Benchmark, learner: Learner) -> dict[str, Any]:
     """Per task: bytes of the generative memory stored for it (float32 parameters; 0 for methods
     without memories; ``dgr``'s single generator is counted once, at the last task), of its raw training
     data, and of its replay buffer (raw samples kept by ``replay``; None for methods without one)."""
-    memories = {m.task: m.nbytes() for m in getattr(learner, "memories", [])}
-    buffers = getattr(learner, "buffer_bytes", None)
+    memories = {m.task: m.nbytes() for m in learner.memories}
+    buffers = learner.stored_bytes()
     per_task = [{"task": t.index, "generator_bytes": memories.get(t.index, 0), "raw_data_bytes": raw_data_bytes(t),
                  "train_samples": len(t.train),
                  "replay_buffer_bytes": None if buffers is None else buffers.get(t.index, 0)} for t in bench.tasks]
@@ -132,19 +166,22 @@ def run_experiment(benchmark: str = "split-mnist", method: str = "mygo", variant
                    data_root: str | os.PathLike[str] | None = None, eval_on: str = "test",
                    progress: bool = True, out: str | os.PathLike[str] | None = None,
                    checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False,
-                   scenario: str = "task") -> RunResult:
+                   scenario: str = "task", config: Any = None, deterministic: bool = False) -> RunResult:
     """Load the benchmark, run the method, optionally save the JSON record to ``out``.
 
     ``checkpoint_dir`` / ``resume``: checkpoint after every task and continue an interrupted run (see `run`).
     """
     check_choice("benchmark", benchmark, BENCHMARKS)
-    check_method(method, variant, scenario)  # fail before loading any data
+    check_method(method, variant, scenario, config)  # fail before loading any data
     check_choice("eval split", eval_on, EVAL_SPLITS)
     prof = PROFILES[check_choice("profile", profile, tuple(PROFILES))]
+    if deterministic:  # before CUDA starts
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
     dev = resolve_device(device)
     bench = load_benchmark(benchmark, data_root, max_train_per_class=prof.max_train_per_class, device=dev)
     result = run(bench, method, variant, prof, seed=seed, eval_on=eval_on, progress=progress,
-                 checkpoint_dir=checkpoint_dir, resume=resume, scenario=scenario)
+                 checkpoint_dir=checkpoint_dir, resume=resume, scenario=scenario, config=config,
+                 deterministic=deterministic)
     if out is not None:
         result.save(Path(out))
     return result

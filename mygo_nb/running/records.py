@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .config import method_label
+from ..config import method_label
 
 __all__ = ["RunResult", "atomic_write_text", "library_versions"]
 
@@ -70,6 +70,7 @@ class RunResult:
     traces: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=library_versions)
     storage: dict[str, Any] = field(default_factory=dict)
+    resources: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .config import ConfigError, check_choice
-from .models import NeocortexNet
+from ..errors import ConfigError, check_choice
+from .net import NeocortexNet
 
 __all__ = ["SCENARIOS", "Scenario"]
 
@@ -115,7 +115,3 @@ class Scenario:
             m = task == t
             loss = loss + F.cross_entropy(self.logits(net, feats[m], t, stage), y[m], reduction="sum")
         return loss / len(y)
-
-    def predict(self, net: NeocortexNet, feats: Tensor, task: int, stage: int) -> Tensor:
-        """Predicted targets (compare with `target`) for samples of ``task`` after stage ``stage``."""
-        return self.logits(net, feats, task, stage).argmax(1)

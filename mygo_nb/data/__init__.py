@@ -1,0 +1,66 @@
+"""Benchmarks as device-resident tensors: Split-MNIST and Split-AG News (introduced in notebook 01).
+
+`types` holds the containers every layer uses (`Benchmark` -> `Task` -> `TaskData`, `TokenBags`);
+`splits` cuts a labelled data set into tasks; `mnist` and `agnews` read the two benchmarks' files
+(`files`: data root, checksums, checked downloads). `load_benchmark` picks one by name.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from ..config import BENCHMARKS
+from ..errors import DataError, check_choice
+from .agnews import (
+    AGNEWS_CLASSES,
+    AGNEWS_FILES,
+    AGNEWS_TASKS,
+    Vocabulary,
+    default_agnews_root,
+    read_agnews_csv,
+    split_agnews,
+)
+from .files import file_md5, resolve_data_root
+from .mnist import IDX_DTYPES, MNIST_TASKS, read_idx, split_mnist
+from .splits import benchmark_from_dataset, benchmark_from_tensors, validate_class_split
+from .types import Benchmark, Inputs, Task, TaskData, TokenBags, concat_inputs, subset, take
+
+__all__ = [
+    "AGNEWS_CLASSES",
+    "AGNEWS_FILES",
+    "AGNEWS_TASKS",
+    "IDX_DTYPES",
+    "MNIST_TASKS",
+    "Benchmark",
+    "DataError",
+    "Inputs",
+    "Task",
+    "TaskData",
+    "TokenBags",
+    "Vocabulary",
+    "benchmark_from_dataset",
+    "benchmark_from_tensors",
+    "concat_inputs",
+    "default_agnews_root",
+    "file_md5",
+    "load_benchmark",
+    "read_agnews_csv",
+    "read_idx",
+    "resolve_data_root",
+    "split_agnews",
+    "split_mnist",
+    "subset",
+    "take",
+    "validate_class_split",
+]
+
+
+def load_benchmark(name: str, root: str | os.PathLike[str] | None = None, *,
+                   max_train_per_class: int | None = None, device: torch.device | str = "cpu",
+                   download: bool = True) -> Benchmark:
+    """A benchmark by name (``split-mnist`` or ``split-agnews``) with its default task split."""
+    check_choice("benchmark", name, BENCHMARKS)
+    loader = split_mnist if name == "split-mnist" else split_agnews
+    return loader(root, max_train_per_class=max_train_per_class, device=device, download=download)

@@ -1,0 +1,110 @@
+"""Split-MNIST (notebook 01): the IDX files, checked, read through torchvision, cut into tasks."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..errors import DataError
+from .files import file_md5, resolve_data_root
+from .splits import build_tasks, images_to_tensor, validate_class_split
+from .types import Benchmark
+
+__all__ = ["IDX_DTYPES", "MNIST_TASKS", "read_idx", "split_mnist"]
+
+MNIST_TASKS: tuple[tuple[int, ...], ...] = ((0, 1), (2, 3), (4, 5), (6, 7), (8, 9))
+#: IDX element types, as type code -> big-endian numpy dtype.
+IDX_DTYPES: dict[int, str] = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def _idx_header(path: Path, head: bytes, size: int) -> tuple[np.dtype, tuple[int, ...], int]:
+    """Element type, shape and header length of an IDX file, checked against the file's ``size``."""
+    fix = "the file is truncated or corrupt; delete it and download again"
+    if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in IDX_DTYPES or not 1 <= head[3] <= 4:
+        raise DataError(f"{path} is not an IDX file (bad magic number {head[:4].hex() or 'none'}); {fix}")
+    nd = head[3]
+    offset = 4 + 4 * nd
+    if len(head) < offset:
+        raise DataError(f"{path}: IDX header cut short ({len(head)} of {offset} bytes); {fix}")
+    shape = tuple(int.from_bytes(head[4 + 4 * i: 8 + 4 * i], "big") for i in range(nd))
+    dtype = np.dtype(IDX_DTYPES[head[2]])
+    expected = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if size != expected:
+        raise DataError(f"{path} holds {size} bytes but its IDX header {list(shape)} needs {expected}; {fix}")
+    return dtype, shape, offset
+
+
+def read_idx(path: str | os.PathLike[str]) -> Tensor:
+    """Read an IDX file (the MNIST format: big-endian magic, dims, then the array) into a tensor.
+
+    Any inconsistency (bad magic, short header, a size that does not match the header) is a `DataError`.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"cannot read {path} ({e.strerror or e})") from None
+    dtype, shape, offset = _idx_header(path, raw[:20], len(raw))
+    arr = np.frombuffer(raw, dtype=dtype, offset=offset).reshape(shape)
+    return torch.from_numpy(arr.astype(dtype.newbyteorder("="), copy=True))
+
+
+def _check_mnist_raw(raw: Path, train: bool) -> None:
+    """Check the headers and sizes of one MNIST split's IDX files (when present) before torchvision reads them."""
+    prefix = "train" if train else "t10k"
+    images, labels = raw / f"{prefix}-images-idx3-ubyte", raw / f"{prefix}-labels-idx1-ubyte"
+    if not (images.is_file() and labels.is_file()):
+        return
+    shapes = []
+    for f in (images, labels):
+        with open(f, "rb") as fh:
+            dtype, shape, _ = _idx_header(f, fh.read(20), f.stat().st_size)
+        if dtype != np.uint8:
+            raise DataError(f"{f} holds {dtype} elements, not MNIST's unsigned bytes; the file is corrupt")
+        shapes.append(shape)
+    if len(shapes[0]) != 3 or shapes[0][1:] != (28, 28) or shapes[1] != shapes[0][:1]:
+        raise DataError(f"{images} {list(shapes[0])} and {labels.name} {list(shapes[1])} are not MNIST's "
+                        "(N, 28, 28) images with N labels; the files are corrupt or mismatched")
+
+
+def _mnist(root: Path, train: bool, download: bool) -> Any:
+    from torchvision.datasets import MNIST
+
+    _check_mnist_raw(root / "MNIST" / "raw", train)
+    try:
+        return MNIST(str(root), train=train, download=download)
+    except RuntimeError as e:  # torchvision: "Dataset not found" / "File not found or corrupted"
+        hint = "pass download=True (needs network)" if not download else "check the network or the folder's permissions"
+        reason = " ".join(str(e).split())  # torchvision's message spans several lines
+        raise DataError(f"MNIST not found under {root / 'MNIST' / 'raw'} ({reason}); {hint}, "
+                        f"or point MYGO_DATA / --data-root at a folder holding MNIST/raw") from None
+    except (ValueError, IndexError, OSError, AssertionError, KeyError) as e:
+        raise DataError(f"MNIST files under {root / 'MNIST' / 'raw'} are truncated or corrupt ({e}); "
+                        "delete them and download again") from None
+
+
+def split_mnist(root: str | os.PathLike[str] | None = None, split: Sequence[Sequence[int]] = MNIST_TASKS, *,
+                max_train_per_class: int | None = None, device: torch.device | str = "cpu",
+                download: bool = True) -> Benchmark:
+    """Split-MNIST: the MNIST digits cut into tasks by ``split`` (default five tasks of two digits)."""
+    root = resolve_data_root(root)
+    split = validate_class_split(split, 10)
+    tr, te = _mnist(root, True, download), _mnist(root, False, download)
+    raw = Path(tr.raw_folder)
+    files = {}
+    for f in sorted(raw.glob("*-ubyte")):
+        files[f.name] = {"md5": file_md5(f), "bytes": f.stat().st_size}
+    provenance = {"source": "MNIST", "root": str(root), "files": files,
+                  "rows": {"train": len(tr.targets), "test": len(te.targets)}}
+    xtr, xte = images_to_tensor(tr.data), images_to_tensor(te.data)
+    names = tuple(str(c) for c in range(10))
+    tasks = build_tasks(xtr, tr.targets.long(), xte, te.targets.long(), split, names, max_train_per_class)
+    return Benchmark("split-mnist", "image", tasks, names, provenance=provenance).to(device)
+
+

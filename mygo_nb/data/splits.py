@@ -1,0 +1,136 @@
+"""Cutting a labelled data set into the tasks of a stream (notebook 01): class splits, from tensors or datasets."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..errors import ConfigError, DataError, short_repr
+from .types import Benchmark, Inputs, Task, TaskData, subset
+
+__all__ = ["benchmark_from_dataset", "benchmark_from_tensors", "build_tasks", "class_index", "images_to_tensor",
+           "validate_class_split"]
+
+#: Pixel normalisation of the reference code, ToTensor() then Normalize((0.5,), (0.5,)) -> [-1, 1].
+PIXEL_MEAN, PIXEL_STD = 0.5, 0.5
+
+
+def validate_class_split(split: Sequence[Sequence[int]], n_classes: int) -> tuple[tuple[int, ...], ...]:
+    """Check a class split (non-empty tasks, labels in range, no class in two tasks) and freeze it."""
+    shape = "a list of tasks, each a list of class indices, e.g. [[0, 1], [2, 3]]"
+    if isinstance(split, (str, bytes)) or not isinstance(split, Iterable):
+        raise ConfigError(f"class split must be {shape}; got {short_repr(split)}")
+    split = list(split)
+    if len(split) == 0:
+        raise ConfigError("class split is empty; give at least one task, e.g. [[0, 1], [2, 3]]")
+    seen: dict[int, int] = {}
+    out = []
+    for i, task in enumerate(split):
+        if isinstance(task, (str, bytes)) or not isinstance(task, Iterable):
+            raise ConfigError(f"class split: task {i + 1} is {short_repr(task)}, not a list of class indices; "
+                              f"give {shape}")
+        task = tuple(task)
+        for c in task:
+            if isinstance(c, bool) or not isinstance(c, numbers.Integral):
+                raise ConfigError(f"class split: task {i + 1} holds {short_repr(c)}, not a class index (an integer)")
+        task = tuple(int(c) for c in task)
+        if not task:
+            raise ConfigError(f"class split: task {i + 1} has no classes")
+        for c in task:
+            if not 0 <= c < n_classes:
+                raise ConfigError(f"class split: class {c} in task {i + 1} is out of range 0..{n_classes - 1}")
+            if c in seen:
+                where = "twice in task" if seen[c] == i else f"in tasks {seen[c] + 1} and"
+                raise ConfigError(f"class split: class {c} appears {where} {i + 1}; tasks must not overlap")
+            seen[c] = i
+        out.append(task)
+    return tuple(out)
+
+
+def class_index(y: Tensor, classes: Sequence[int], max_per_class: int | None) -> tuple[Tensor, Tensor]:
+    """Indices of the samples of ``classes`` (file order, optionally the first N per class) and local labels."""
+    parts, local = [], []
+    for j, c in enumerate(classes):
+        idx = torch.nonzero(y == c).flatten()
+        if max_per_class is not None:
+            idx = idx[:max_per_class]
+        parts.append(idx)
+        local.append(torch.full_like(idx, j))
+    idx, loc = torch.cat(parts), torch.cat(local)
+    order = torch.argsort(idx)  # keep file order across classes
+    return idx[order], loc[order]
+
+
+def build_tasks(xtr: Inputs, ytr: Tensor, xte: Inputs, yte: Tensor, split: Sequence[Sequence[int]],
+                 class_names: Sequence[str], max_train_per_class: int | None) -> list[Task]:
+    tasks = []
+    for i, classes in enumerate(split):
+        itr, ltr = class_index(ytr, classes, max_train_per_class)
+        ite, lte = class_index(yte, classes, None)
+        if len(itr) == 0 or len(ite) == 0:
+            raise DataError(f"task {i + 1} (classes {list(classes)}) has no samples in the "
+                            f"{'train' if len(itr) == 0 else 'test'} split")
+        tasks.append(Task(i, tuple(classes), tuple(class_names[c] for c in classes),
+                          TaskData(subset(xtr, itr), ltr), TaskData(subset(xte, ite), lte)))
+    return tasks
+
+
+def benchmark_from_tensors(xtr: Tensor, ytr: Tensor, xte: Tensor, yte: Tensor,
+                           split: Sequence[Sequence[int]], *, name: str = "custom",
+                           class_names: Sequence[str] | None = None,
+                           max_train_per_class: int | None = None,
+                           device: torch.device | str = "cpu",
+                           provenance: dict[str, Any] | None = None) -> Benchmark:
+    """A split benchmark from plain tensors. Images are ``(N, 1, 28, 28)`` floats (already normalised)."""
+    n_classes = int(max(ytr.max(), yte.max())) + 1
+    split = validate_class_split(split, n_classes)
+    if xtr.ndim != 4 or tuple(xtr.shape[1:]) != (1, 28, 28) or tuple(xte.shape[1:]) != (1, 28, 28):
+        raise DataError(f"images must have shape (N, 1, 28, 28); got {tuple(xtr.shape)} and {tuple(xte.shape)}")
+    if len(xtr) != len(ytr) or len(xte) != len(yte):
+        raise DataError("inputs and labels differ in length")
+    names = tuple(class_names) if class_names else tuple(str(c) for c in range(n_classes))
+    ytr, yte = ytr.long(), yte.long()
+    tasks = build_tasks(xtr.float(), ytr, xte.float(), yte, split, names, max_train_per_class)
+    bench = Benchmark(name, "image", tasks, names, provenance=provenance or {"source": "tensors"})
+    return bench.to(device)
+
+
+def images_to_tensor(data: Tensor) -> Tensor:
+    """uint8 ``(N, 28, 28)`` -> float ``(N, 1, 28, 28)`` in [-1, 1], as ToTensor()+Normalize(0.5, 0.5)."""
+    return data.unsqueeze(1).float().div_(255.0).sub_(PIXEL_MEAN).div_(PIXEL_STD)
+
+
+def _dataset_arrays(ds: Any) -> tuple[Tensor, Tensor]:
+    """Images and labels of a torchvision-style dataset, read once (fast path via ``.data``/``.targets``)."""
+    data, targets = getattr(ds, "data", None), getattr(ds, "targets", None)
+    plain = getattr(ds, "transform", None) is None
+    if isinstance(data, Tensor) and data.dtype == torch.uint8 and data.ndim == 3 and plain:
+        return images_to_tensor(data), torch.as_tensor(targets).long()
+    xs, ys = [], []
+    for i in range(len(ds)):  # one pass at load time; training never touches samples one by one
+        x, y = ds[i]
+        x = torch.as_tensor(np.asarray(x)) if not isinstance(x, Tensor) else x
+        if x.dtype == torch.uint8:
+            x = x.float().div(255.0).sub(PIXEL_MEAN).div(PIXEL_STD)
+        xs.append(x.reshape(1, 28, 28).float())
+        ys.append(int(y))
+    return torch.stack(xs), torch.tensor(ys, dtype=torch.int64)
+
+
+def benchmark_from_dataset(train: Any, test: Any, split: Sequence[Sequence[int]], *, name: str = "custom",
+                           class_names: Sequence[str] | None = None, max_train_per_class: int | None = None,
+                           device: torch.device | str = "cpu") -> Benchmark:
+    """A split benchmark from any torchvision-style 1x28x28 classification dataset (e.g. FashionMNIST)."""
+    xtr, ytr = _dataset_arrays(train)
+    xte, yte = _dataset_arrays(test)
+    names = class_names or getattr(train, "classes", None)
+    return benchmark_from_tensors(xtr, ytr, xte, yte, split, name=name, class_names=names,
+                                  max_train_per_class=max_train_per_class, device=device,
+                                  provenance={"source": type(train).__name__})
+
+

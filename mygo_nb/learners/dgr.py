@@ -1,0 +1,95 @@
+"""Deep generative replay, ``dgr`` (notebook 09; Shin et al., 2017).
+
+One generator for the whole stream (an unconditional VAE of the MyGO memories' size), trained on each task's
+data mixed with its own previous samples; the previous solver labels the replayed samples (hard labels).
+Replayed losses are weighted by the share of tasks they stand for (weights 1 and ``t``).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..core.memories import Generator, VAEMemory, make_vae, vae_step
+from ..core.net import NeocortexNet, adam
+from ..data import Task
+from .base import prefixed, register
+from .sequential import SequentialLearner
+
+__all__ = ["DGR"]
+
+
+@register("dgr")
+class DGR(SequentialLearner):
+    """Deep generative replay: one generator and one solver for the whole stream."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cfg = self.ctx.cfg
+        self.vae = make_vae(self.net.dream_shape, 1, cfg.z_dim, cfg.gan_hidden, self.bench.device)
+        self.prev_gen: Generator | None = None
+        self.prev_net: NeocortexNet | None = None
+        self.last_task = -1  # the latest task the generator has learned
+
+    def before_task(self, task: Task) -> None:
+        if task.index:
+            self.prev_gen = copy.deepcopy(self.vae.decoder).requires_grad_(False).eval()
+            self.prev_net = copy.deepcopy(self.net).requires_grad_(False).eval()
+        self.opt_v = adam(self.vae.parameters(), self.ctx.cfg.lr_fast)
+
+    @torch.no_grad()
+    def _replay_batch(self, n: int, t: int) -> tuple[Tensor, Tensor, Tensor]:
+        """``n`` samples of the previous generator, each with a previous task and the previous solver's label."""
+        assert self.prev_gen is not None and self.prev_net is not None
+        scenario, rng = self.scenario, self.ctx.rng
+        device = next(self.prev_gen.parameters()).device
+        z = torch.randn(n, self.prev_gen.z_dim, device=device, generator=rng)
+        x = self.prev_gen(z, torch.zeros(n, dtype=torch.long, device=device))
+        f = self.prev_net.trunk(x)
+        if scenario.name == "task":
+            tasks = torch.randint(t, (n,), device=device, generator=rng)
+            y = torch.empty(n, dtype=torch.long, device=device)
+            for j in range(t):
+                m = tasks == j
+                y[m] = self.prev_net.heads[j](f[m]).argmax(1)
+            return x, tasks, y
+        pred = scenario.logits(self.prev_net, f, t - 1, t - 1).argmax(1)
+        if scenario.name == "class":  # global label -> (task, local label)
+            offsets = torch.tensor(scenario.offsets, device=device)
+            tasks = torch.bucketize(pred, offsets, right=True) - 1
+            return x, tasks, pred - offsets[tasks]
+        return x, torch.zeros_like(pred), pred
+
+    def extra_loss(self, task: Task, xb: Any, feats: Tensor) -> Tensor | None:
+        t, n = task.index, len(feats)
+        real = self.net.embed(xb).detach() if isinstance(xb, tuple) else xb
+        loss = None
+        if t:
+            xr, tr, yr = self._replay_batch(n, t)
+            loss = t * self.scenario.cross_entropy(self.net, self.net.trunk(xr), tr, yr, t)
+            real = torch.cat([real, xr])
+        # the generator learns the current inputs and its own previous samples, in the same proportions
+        vae_step(self.vae, self.opt_v, real, torch.zeros(len(real), dtype=torch.long, device=real.device),
+                 self.ctx.rng)
+        return loss
+
+    def after_task(self, task: Task) -> None:
+        self.prev_gen = self.prev_net = None
+        self.last_task = task.index
+        # the one generator is the memory, counted (for storage) at the latest task it has learned
+        self.memories = [VAEMemory(self.last_task, self.vae.decoder)]
+
+    def state(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        tensors, meta = super().state()
+        tensors["last_task"] = torch.tensor(self.last_task)
+        tensors.update({f"vae.{k}": v for k, v in self.vae.state_dict().items()})
+        return tensors, meta
+
+    def load_state(self, tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
+        super().load_state(tensors, meta)
+        self.vae.load_state_dict(prefixed(tensors, "vae."))
+        self.last_task = int(tensors["last_task"])
+        self.memories = [VAEMemory(self.last_task, self.vae.decoder)] if self.last_task >= 0 else []

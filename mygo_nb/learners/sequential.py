@@ -1,0 +1,85 @@
+"""Learners trained task by task with supervised epochs: fine-tuning and the baselines (notebooks 06 and 09).
+
+`train_supervised` is the plain supervised loop (`mygo_nb.core.loops.epoch_loop` with one optimiser step per
+batch on a method's loss). `SequentialLearner` runs it on each task with the run's scenario heads; a method
+adds what makes it a method through three hooks: `~SequentialLearner.before_task`,
+`~SequentialLearner.extra_loss` (a term added to every batch's loss) and `~SequentialLearner.after_task`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..core.context import RunContext
+from ..core.loops import epoch_loop
+from ..core.net import NeocortexNet, adam
+from ..data import Inputs, Task, take
+from .base import Learner
+
+__all__ = ["SequentialLearner", "train_supervised"]
+
+
+def train_supervised(net: NeocortexNet, opt: torch.optim.Optimizer, x: Inputs, y: Tensor,
+                     loss_fn: Callable[[Tensor, Any, Tensor], Tensor], ctx: RunContext, desc: str) -> dict[str, Any]:
+    """``wake_epochs`` shuffled epochs of ``opt`` steps on ``loss_fn(idx, xb, feats)`` (the batch's indices, its
+    inputs and their features). Returns the per-epoch mean losses, the seconds and the samples seen."""
+    t0 = time.perf_counter()
+    net.train()
+
+    def step(idx: Tensor) -> Tensor:
+        opt.zero_grad(set_to_none=True)
+        xb = take(x, idx)
+        loss = loss_fn(idx, xb, net.features(xb))
+        loss.backward()
+        opt.step()
+        return loss.detach().reshape(1)
+
+    cfg = ctx.cfg
+    means = epoch_loop(len(y), cfg.wake_epochs, cfg.batch_size, ctx.rng, step, progress=ctx.progress, desc=desc)
+    return {"loss": [m[0] for m in means], "seconds": time.perf_counter() - t0, "samples": cfg.wake_epochs * len(y)}
+
+
+class SequentialLearner(Learner):
+    """A net with the scenario's heads, trained on each task in turn (Adam at ``lr_fast``, ``wake_epochs``), plus
+    the method's hooks. The default trains the whole net with a fresh optimiser per task and no extra term."""
+
+    def before_task(self, task: Task) -> None:
+        """Called before training ``task`` (its head exists already)."""
+
+    def extra_loss(self, task: Task, xb: Any, feats: Tensor) -> Tensor | None:
+        """A method's term added to the current task's loss on each batch (None: none)."""
+        return None
+
+    def after_task(self, task: Task) -> None:
+        """Called after training ``task``."""
+
+    def optimizer_for(self, task: Task) -> torch.optim.Optimizer:
+        """The optimiser that learns ``task`` (default: a fresh Adam over every parameter)."""
+        return adam(self.trainable(task), self.ctx.cfg.lr_fast)
+
+    def trainable(self, task: Task) -> list[nn.Parameter]:
+        """The parameters that learn ``task`` (default: all of them)."""
+        return list(self.net.parameters())
+
+    def learn(self, task: Task) -> dict[str, Any]:  # type: ignore[override]
+        ctx, net, scenario, t = self.ctx, self.net, self.scenario, task.index
+        scenario.ensure_heads(net, t)
+        self.before_task(task)
+        y = task.train.y
+
+        def loss_fn(idx: Tensor, xb: Any, feats: Tensor) -> Tensor:
+            loss = scenario.cross_entropy(net, feats, t, y[idx], t)
+            extra = self.extra_loss(task, xb, feats)
+            return loss if extra is None else loss + extra
+
+        log = train_supervised(net, self.optimizer_for(task), task.train.x, y, loss_fn, ctx, ctx.desc(task, "train"))
+        t0 = time.perf_counter()
+        self.after_task(task)
+        return {"phases": {"train": {"seconds": log["seconds"], "samples": log["samples"]},
+                           "consolidate": {"seconds": time.perf_counter() - t0, "samples": 0}},
+                "train_loss": log["loss"], "extractor_drift": self.drift()}

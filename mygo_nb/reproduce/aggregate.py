@@ -1,0 +1,256 @@
+"""Aggregating a sweep's records: groups of seeds, the paper-style tables and the methods x scenarios section."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import method_label
+from ..core.scenarios import SCENARIOS
+from ..running.paper import PAPER_METHODS, PAPER_TABLE1, PAPER_TABLE2, mean_std
+from ..running.records import RunResult
+from .spec import MANIFEST, SIDECAR, read_json
+
+__all__ = ["Group", "collect_results", "data_label", "group_results", "results_csv", "results_markdown",
+           "scenarios_markdown"]
+
+
+def collect_results(folder: str | os.PathLike[str]) -> list[RunResult]:
+    """Every RunResult JSON in ``folder`` (sweep records, the manifest and other JSON files are ignored)."""
+    results = []
+    for p in sorted(Path(folder).glob("*.json")):
+        if p.name.endswith(SIDECAR) or p.name == MANIFEST:
+            continue
+        d = read_json(p)
+        if isinstance(d, dict) and "accuracy_matrix" in d and "metrics" in d:
+            try:
+                results.append(RunResult.from_dict(d))
+            except TypeError:
+                continue
+    return results
+
+
+def data_label(r: RunResult) -> str:
+    """``canonical`` unless the data provenance says otherwise (the AG News stand-in)."""
+    if r.data.get("canonical", True) is False:
+        root = r.data.get("root")
+        return f"stand-in ({Path(root).name})" if root else "stand-in (non-canonical)"
+    return "canonical"
+
+
+def _paper_name(method: str, variant: str | None) -> str | None:
+    for name, mv in PAPER_METHODS.items():
+        if mv == (method, variant):
+            return name
+    return None
+
+
+@dataclass
+class Group:
+    """Runs sharing everything but the seed."""
+
+    benchmark: str
+    data: str
+    method: str
+    variant: str | None
+    scenario: str
+    profile: str
+    eval_on: str
+    runs: list[RunResult]
+
+    @property
+    def method_label(self) -> str:
+        """``method`` or ``method/variant``."""
+        return method_label(self.method, self.variant)
+
+    @property
+    def label(self) -> str:
+        """`method_label`, followed by `` [scenario]`` outside the task scenario."""
+        return self.method_label + ("" if self.scenario == "task" else f" [{self.scenario}]")
+
+    @property
+    def paper(self) -> str | None:
+        """The paper's name for this method, in the task scenario only (the paper's protocol), else None."""
+        return _paper_name(self.method, self.variant) if self.scenario == "task" else None
+
+    def stats(self) -> list[tuple[str, int | None, float, float, float | None]]:
+        """(metric, 1-based index or None, mean, std, the paper's value or None) rows."""
+        paper = self.paper
+        t1 = PAPER_TABLE1.get((self.benchmark, paper)) if paper else None
+        t2 = PAPER_TABLE2.get(paper) if paper and self.benchmark == "split-mnist" else None
+        out: list[tuple[str, int | None, float, float, float | None]] = []
+        for j, col in enumerate(zip(*(r.metrics["final_accuracies"] for r in self.runs), strict=True)):
+            pv = t1["tasks"][j] if t1 and j < len(t1["tasks"]) else None  # type: ignore[index,arg-type]
+            out.append(("final_accuracy", j + 1, *mean_std(col), pv))
+        out.append(("average_accuracy", None, *mean_std(r.average_accuracy for r in self.runs),
+                    t1["average"] if t1 else None))  # type: ignore[arg-type]
+        for j, col in enumerate(zip(*(r.metrics["average_accuracy_curve"] for r in self.runs), strict=True)):
+            out.append(("average_accuracy_curve", j + 1, *mean_std(col), t2[j] if t2 and j < len(t2) else None))
+        for m in ("backward_transfer", "forgetting"):
+            vals = [r.metrics.get(m) for r in self.runs]
+            if vals and all(v is not None for v in vals):
+                out.append((m, None, *mean_std(vals), None))  # type: ignore[arg-type]
+        return out
+
+
+def group_results(results: Iterable[RunResult]) -> list[Group]:
+    """Group by benchmark / data / method / variant / scenario / profile / eval split (seeds pooled); sorted in
+    that order, scenarios as task, domain, class."""
+    groups: dict[tuple[Any, ...], Group] = {}
+    for r in results:
+        k = (r.benchmark, data_label(r), r.method, r.variant or "", r.scenario, r.profile, r.eval_on)
+        groups.setdefault(k, Group(r.benchmark, data_label(r), r.method, r.variant, r.scenario, r.profile,
+                                   r.eval_on, [])).runs.append(r)
+    for g in groups.values():
+        g.runs.sort(key=lambda r: r.seed)
+    order = {sc: i for i, sc in enumerate(SCENARIOS)}  # task, domain, class; then any other name
+    return [groups[k] for k in sorted(groups, key=lambda k: (*k[:4], order.get(k[4], len(order)), *k[4:]))]
+
+
+def _fmt(m: float, s: float, n: int) -> str:
+    return f"{m:.2f} ± {s:.2f}" if n > 1 else f"{m:.2f}"
+
+
+def results_csv(groups: Sequence[Group]) -> str:
+    """Long format: one row per group and metric (index = task or stage), mean, sample std, paper."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["benchmark", "data", "method", "variant", "scenario", "profile", "eval_on", "n", "seeds",
+                "metric", "index", "mean", "std", "paper"])
+    for g in groups:
+        seeds = " ".join(str(r.seed) for r in g.runs)
+        for metric, idx, m, s, pv in g.stats():
+            w.writerow([g.benchmark, g.data, g.method, g.variant or "", g.scenario, g.profile, g.eval_on,
+                        len(g.runs), seeds, metric, "" if idx is None else idx, f"{m:.4f}", f"{s:.4f}",
+                        "" if pv is None else f"{pv:.2f}"])
+    return buf.getvalue()
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|",
+            *("| " + " | ".join(r) + " |" for r in rows)]
+
+
+def results_markdown(groups: Sequence[Group]) -> str:
+    """Per benchmark and data: Table 1 (final accuracy per task, average, BWT) and Table 2 (average
+    accuracy after each task), ours as mean ± std over seeds, the paper's numbers in rows beside them.
+    A section with a run outside the task scenario gets a ``Scenario`` column after the model."""
+    lines = ["# Sweep results", "",
+             "Ours: mean ± sample std over seeds (n = number of seeds). Paper rows: the MyGO paper's Tables 1-2, "
+             "measured on the training subsets (eval = train, the reference code's protocol).", ""]
+    by_bench: dict[tuple[str, str], list[Group]] = {}
+    for g in groups:
+        by_bench.setdefault((g.benchmark, g.data), []).append(g)
+    for (bench, data), gs in by_bench.items():
+        lines += [f"## {bench} — data: {data}", ""]
+        if data != "canonical":
+            lines += [f"**{data[0].upper() + data[1:]} data, NOT the paper's benchmark** (the provenance says the "
+                      "files are not the canonical ones): the paper's numbers below are on the canonical data and "
+                      "are not directly comparable.", ""]
+        paper_tasks = [len(t1["tasks"]) for g in gs  # type: ignore[arg-type]
+                       if (t1 := PAPER_TABLE1.get((bench, _paper_name(g.method, g.variant) or "")))]
+        T = max([len(g.runs[0].metrics["final_accuracies"]) for g in gs] + paper_tasks)
+        show = any(g.scenario != "task" for g in gs)  # the Scenario column, only where it tells something
+        lead = 5 if show else 4
+
+        def head(name: str, scenario: str, *rest: str, show: bool = show) -> list[str]:
+            return [name, scenario, *rest] if show else [name, *rest]
+
+        rows, curves, shown = [], [], set()
+        for g in gs:
+            paper = g.paper
+            t1 = PAPER_TABLE1.get((bench, paper)) if paper else None
+            if t1 and paper not in shown:
+                shown.add(paper)
+                tasks = [f"{a:.2f}" for a in t1["tasks"]]  # type: ignore[union-attr]
+                rows.append([*head(f"{paper} (paper)", "task", "train", "", ""), *tasks, f"{t1['average']:.2f}", ""])
+                if bench == "split-mnist" and paper in PAPER_TABLE2:
+                    curves.append([*head(f"{paper} (paper)", "task", "train", "", ""),
+                                   *(f"{a:.2f}" for a in PAPER_TABLE2[paper])])
+            st = g.stats()
+            n = len(g.runs)
+            fin = [_fmt(m, s, n) for k, _, m, s, _ in st if k == "final_accuracy"]
+            avg = next(_fmt(m, s, n) for k, _, m, s, _ in st if k == "average_accuracy")
+            bwt = next((_fmt(m, s, n) for k, _, m, s, _ in st if k == "backward_transfer"), "")
+            name = f"{g.method_label} (ours{', ' + paper if paper else ''})"
+            rows.append([*head(name, g.scenario, g.eval_on, g.profile, str(n)), *fin, *[""] * (T - len(fin)), avg,
+                         bwt])
+            curves.append([*head(name, g.scenario, g.eval_on, g.profile, str(n)),
+                           *(_fmt(m, s, n) for k, _, m, s, _ in st if k == "average_accuracy_curve")])
+        lines += ["Table 1 — final accuracy per task (%)", ""]
+        lines += _md_table([*head("Model", "Scenario", "Eval", "Profile", "n"), *(f"T{i + 1}" for i in range(T)),
+                            "Average", "BWT"], rows)
+        lines += ["", "Table 2 — average accuracy on the tasks seen so far, after each task (%)", ""]
+        width = max(len(c) for c in curves) - lead
+        lines += _md_table([*head("Model", "Scenario", "Eval", "Profile", "n"),
+                            *(f"After T{i + 1}" for i in range(width))],
+                           [c + [""] * (width + lead - len(c)) for c in curves])
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _storage_per_task(runs: Sequence[RunResult], key: str) -> float | None:
+    """Mean over runs of the mean over tasks of ``storage.per_task[*][key]`` bytes (None counts as 0);
+    None when no run accounts for it (no storage record, or only None values)."""
+    per_run = []
+    for r in runs:
+        tasks = (r.storage or {}).get("per_task") or []
+        vals = [t.get(key) for t in tasks]
+        if any(v is not None for v in vals):
+            per_run.append(sum(v or 0 for v in vals) / len(vals))
+    return sum(per_run) / len(per_run) if per_run else None
+
+
+def _storage_cells(runs: Sequence[RunResult]) -> list[str]:
+    """Generator, replay buffer and raw data MB per task (``—`` where not accounted for)."""
+    vals = [_storage_per_task(runs, k) for k in ("generator_bytes", "replay_buffer_bytes", "raw_data_bytes")]
+    return ["—" if v is None else f"{v / 1e6:.2f}" for v in vals]
+
+
+def scenarios_markdown(groups: Sequence[Group]) -> str:
+    """The "Methods × scenarios" section: per benchmark, data, eval split and profile, the average accuracy
+    (after the last task, over all tasks) as ``mean ± std (n=N)`` per method (rows) and scenario (columns,
+    ``—`` where not run), then the storage per task of every method and scenario whose runs account for it."""
+    lines = ["## Methods × scenarios", "",
+             "Average accuracy over all tasks after the last one (%), mean ± sample std over seeds (n = number of "
+             "seeds); — : not run. Scenarios (mygo_nb.scenarios): task = task-incremental (the task is given at "
+             "test time, the paper's), domain = domain-incremental (one shared head, no task identity), class = "
+             "class-incremental (one head over every class seen so far, no task identity).", ""]
+    sections: dict[tuple[str, str, str, str], list[Group]] = {}
+    for g in groups:
+        sections.setdefault((g.benchmark, g.data, g.eval_on, g.profile), []).append(g)
+    for (bench, data, eval_on, profile), gs in sections.items():
+        lines += [f"### {bench} — data: {data} — eval {eval_on} — profile {profile}", ""]
+        if data != "canonical":
+            lines += [f"{data[0].upper() + data[1:]} data, NOT the paper's benchmark.", ""]
+        cells: dict[str, dict[str, str]] = {}
+        for g in gs:
+            m, s = mean_std(r.average_accuracy for r in g.runs)
+            cells.setdefault(g.method_label, {})[g.scenario] = f"{_fmt(m, s, len(g.runs))} (n={len(g.runs)})"
+        lines += _md_table(["Method", *SCENARIOS],
+                           [[label, *(row.get(sc, "—") for sc in SCENARIOS)] for label, row in sorted(cells.items())])
+        storage = []
+        by_method: dict[str, list[Group]] = {}
+        for g in sorted(gs, key=lambda g: (g.method_label, SCENARIOS.index(g.scenario))):
+            by_method.setdefault(g.method_label, []).append(g)
+        for label, mgs in by_method.items():
+            cells_of = {g.scenario: _storage_cells(g.runs) for g in mgs}
+            kept = [g for g in mgs if any(c != "—" for c in cells_of[g.scenario])]
+            if len(kept) > 1 and len({tuple(cells_of[g.scenario]) for g in kept}) == 1:  # the same in every scenario
+                pooled = [r for g in kept for r in g.runs]
+                storage.append([label, ", ".join(g.scenario for g in kept), str(len(pooled)), *_storage_cells(pooled)])
+            else:
+                storage += [[label, g.scenario, str(len(g.runs)), *cells_of[g.scenario]] for g in kept]
+        if storage:
+            lines += ["", "Storage per task (MB = 10^6 bytes; mean over tasks and seeds; — : not kept; one row for "
+                      "the scenarios where it is the same): generative memories (float32 parameters), replay "
+                      "buffer, and the task's raw training data for scale.", ""]
+            lines += _md_table(["Method", "Scenario", "n", "Generator MB/task", "Replay buffer MB/task",
+                                "Raw data MB/task"], storage)
+        lines.append("")
+    return "\n".join(lines)

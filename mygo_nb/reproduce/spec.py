@@ -1,0 +1,236 @@
+"""Sweep specs: presets and spec files expanded into runs (`RunSpec`), each with a content hash."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..config import BENCHMARKS, EVAL_SPLITS, PROFILES
+from ..data import default_agnews_root, resolve_data_root
+from ..errors import ConfigError, check_choice
+from ..learners import check_method
+
+__all__ = ["DEFAULT_NOTEBOOK", "GRID_KEYS", "MANIFEST", "SIDECAR", "RunSpec", "dedupe", "expand_spec", "load_spec",
+           "notebook_digest", "preset_names", "read_json"]
+
+GRID_KEYS = ("notebook", "benchmark", "method", "profile", "seed", "device", "data_root", "eval_on", "scenario")
+DEFAULT_NOTEBOOK = "notebooks/run_one.ipynb"
+MANIFEST = "sweep-manifest.json"
+SIDECAR = ".sweep.json"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+# --------------------------------------------------------------------------------------------- specs
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a sweep: a notebook and the parameters papermill injects into it."""
+
+    notebook: str
+    benchmark: str
+    method: str
+    variant: str | None
+    profile: str
+    seed: int
+    eval_on: str
+    device: str = "auto"
+    data_root: str | None = None
+    notebook_sha: str = ""
+    scenario: str = "task"
+
+    @property
+    def name(self) -> str:
+        """File stem from the parameters, e.g. ``split-mnist__mygo-reference__paper__eval-train__seed0``
+        (task scenario) or ``split-mnist__ewc__paper__class__eval-test__seed0`` (another scenario)."""
+        label = self.method + (f"-{self.variant}" if self.variant else "")
+        stem = Path(self.notebook).stem
+        prefix = "" if stem == "run_one" else f"{stem}__"
+        scenario = "" if self.scenario == "task" else f"__{self.scenario}"
+        return f"{prefix}{self.benchmark}__{label}__{self.profile}{scenario}__eval-{self.eval_on}__seed{self.seed}"
+
+    def parameters(self, result_path: str | None = None) -> dict[str, Any]:
+        """The values papermill injects (``progress`` off: executed notebooks stay small); ``scenario`` only
+        when it is not ``task`` (the notebook's default), so task runs keep their content hash."""
+        params = {"benchmark": self.benchmark, "method": self.method, "variant": self.variant,
+                  "profile": self.profile, "seed": self.seed, "device": self.device, "data_root": self.data_root,
+                  "eval_on": self.eval_on, "result_path": result_path, "progress": False}
+        if self.scenario != "task":
+            params["scenario"] = self.scenario
+        return params
+
+    @property
+    def key(self) -> str:
+        """Content hash of the notebook's cells and the parameters; equal keys = the same run."""
+        payload = json.dumps({"notebook": self.notebook_sha, "parameters": self.parameters()}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def notebook_digest(path: str | os.PathLike[str]) -> str:
+    """sha256 of a notebook's cell types and sources (outputs and metadata do not change a run)."""
+    try:
+        nb = json.loads(Path(path).read_text(encoding="utf-8"))
+        cells = [[c["cell_type"], "".join(c["source"]) if isinstance(c["source"], list) else c["source"]]
+                 for c in nb["cells"]]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f"cannot read notebook {path} ({e}); give a valid .ipynb file") from None
+    return hashlib.sha256(json.dumps(cells).encode()).hexdigest()
+
+
+def preset_names() -> list[str]:
+    """Names of the committed presets (``mygo_nb/sweep_presets/*.json``)."""
+    folder = resources.files("mygo_nb.reproduce") / "presets"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json"))
+
+
+def load_spec(source: str) -> tuple[dict[str, Any], Path | None]:
+    """A preset name or a spec file path -> (spec dict, the file's folder or None for presets)."""
+    path = Path(source)
+    if path.suffix.lower() in (".json", ".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"spec file {source} not found")
+        text = path.read_text(encoding="utf-8")
+        if path.suffix.lower() in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ImportError:
+                raise ConfigError(f"{source}: YAML specs need PyYAML (pip install pyyaml); "
+                                  "or write the spec as JSON") from None
+            try:
+                spec = yaml.safe_load(text)
+            except yaml.YAMLError as e:
+                raise ConfigError(f"spec file {source} is not valid YAML: {' '.join(str(e).split())}") from None
+        else:
+            try:
+                spec = json.loads(text)
+            except ValueError as e:
+                raise ConfigError(f"spec file {source} is not valid JSON: {e}") from None
+        base: Path | None = path.resolve().parent
+    else:
+        names = preset_names()
+        if source not in names:
+            raise ConfigError(f"unknown preset {source!r} (and no such spec file); presets: {', '.join(names)}")
+        spec = json.loads((resources.files("mygo_nb.reproduce") / "presets" / f"{source}.json").read_text("utf-8"))
+        base = None
+    if not isinstance(spec, dict) or not isinstance(spec.get("grid"), list) or not spec["grid"]:
+        raise ConfigError(f"sweep {source}: expected a mapping with a non-empty 'grid' list of blocks")
+    return spec, base
+
+
+def _listify(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _resolve_notebook(name: str, base: Path | None) -> str:
+    candidates = [Path(name)] if Path(name).is_absolute() else [
+        *([base / name] if base else []), Path.cwd() / name, REPO_ROOT / name]
+    for c in candidates:
+        if c.is_file():
+            return str(c.resolve())
+    raise ConfigError(f"notebook {name} not found (looked in: {', '.join(str(c.parent) for c in candidates)}); "
+                      "run from the repository root or give an absolute path")
+
+
+def _resolve_root(root: str | None) -> Path:
+    """The data root a run will use (argument > ``MYGO_DATA`` > user cache), absolute, so it enters the hash."""
+    return resolve_data_root(root).resolve()
+
+
+
+
+def expand_spec(spec: Mapping[str, Any], base: Path | None = None, *, device: str | None = None,
+                data_roots: Mapping[str | None, str] | None = None, benchmarks: Sequence[str] | None = None,
+                seeds: Sequence[int] | None = None, eval_on: Sequence[str] | None = None,
+                notebook: str | None = None, source: str = "sweep") -> list[RunSpec]:
+    """Expand every grid block (the cartesian product of its lists) into `RunSpec` s.
+
+    ``device``, ``data_roots`` (``{benchmark or None: path}``), ``seeds`` and ``notebook`` override the
+    spec; ``benchmarks`` and ``eval_on`` keep only those benchmarks / eval splits. Relative data roots
+    are taken from the working folder.
+    """
+    defaults = dict(spec.get("defaults") or {})
+    data_roots = dict(data_roots or {})
+    runs: list[RunSpec] = []
+    digests: dict[str, str] = {}
+    for i, block in enumerate(spec["grid"], 1):
+        where = f"{source}, grid block {i}"
+        if not isinstance(block, dict):
+            raise ConfigError(f"{where}: expected a mapping of {', '.join(GRID_KEYS)}")
+        merged = {**defaults, **block}
+        for k in merged:
+            if k not in GRID_KEYS:
+                raise ConfigError(f"{where}: unknown key {k!r}; valid keys: {', '.join(GRID_KEYS)}")
+        if "benchmark" not in merged or "method" not in merged:
+            raise ConfigError(f"{where}: 'benchmark' and 'method' are required")
+        merged.setdefault("notebook", DEFAULT_NOTEBOOK)
+        merged.setdefault("profile", "quick")
+        merged.setdefault("seed", 0)
+        merged.setdefault("device", "auto")
+        merged.setdefault("data_root", None)
+        merged.setdefault("eval_on", "test")
+        merged.setdefault("scenario", "task")
+        if notebook:
+            merged["notebook"] = notebook
+        if device:
+            merged["device"] = device
+        if seeds is not None:
+            merged["seed"] = list(seeds)
+        values = {k: _listify(merged[k]) for k in GRID_KEYS}
+        for combo in itertools.product(*values.values()):
+            p = dict(zip(values, combo, strict=True))
+            bench = check_choice("benchmark", str(p["benchmark"]), BENCHMARKS)
+            if (benchmarks and bench not in benchmarks) or (eval_on and p["eval_on"] not in eval_on):
+                continue
+            method, _, variant = str(p["method"]).partition("/")
+            scenario = str(p["scenario"])
+            try:
+                variant = check_method(method, variant or None, scenario).variant
+            except ConfigError as e:
+                raise ConfigError(f"{where}: {e}") from None
+            if isinstance(p["seed"], bool) or not isinstance(p["seed"], int) or p["seed"] < 0:
+                raise ConfigError(f"{where}: seeds must be integers >= 0, got {p['seed']!r}")
+            dev = str(p["device"])
+            if dev != "auto" and dev.split(":")[0] not in ("cpu", "cuda"):
+                raise ConfigError(f"{where}: unknown device {dev!r}; valid choices: auto, cpu, cuda")
+            root = data_roots.get(bench, data_roots.get(None, p["data_root"]))
+            if root is not None:
+                root = os.path.expandvars(str(root))
+                if "$" in root:
+                    raise ConfigError(f"{where}: data_root {p['data_root']!r} needs an unset environment variable; "
+                                      f"set it or pass --data-root {bench}=PATH")
+                root = str(Path(root).expanduser().resolve())
+            root = str((default_agnews_root(root) if bench == "split-agnews" else _resolve_root(root)).resolve())
+            nb = _resolve_notebook(str(p["notebook"]), base)
+            if nb not in digests:
+                digests[nb] = notebook_digest(nb)
+            runs.append(RunSpec(
+                notebook=nb, benchmark=bench, method=method, variant=variant or None,
+                profile=check_choice("profile", str(p["profile"]), tuple(PROFILES)), seed=int(p["seed"]),
+                eval_on=check_choice("eval split", str(p["eval_on"]), EVAL_SPLITS), device=dev,
+                data_root=root, notebook_sha=digests[nb], scenario=scenario))
+    return dedupe(runs)
+
+
+def dedupe(runs: Iterable[RunSpec]) -> list[RunSpec]:
+    seen: dict[str, RunSpec] = {}
+    for r in runs:
+        if r.name in seen and seen[r.name].key != r.key:
+            raise ConfigError(f"two runs are both named {r.name} but differ ({seen[r.name]} vs {r}); "
+                              "split them into separate output folders")
+        seen.setdefault(r.name, r)
+    return list(seen.values())
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON file's content, or None when it is missing or not valid JSON."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
