@@ -35,14 +35,20 @@ def _synthetic(n_per_class: int, n_classes: int, seed: int) -> tuple[torch.Tenso
     return x, y
 
 
-@pytest.fixture(scope="module")
-def one_thread():
-    """One intra-op thread for a module of tiny runs (``pytestmark = pytest.mark.usefixtures("one_thread")``):
-    on a busy 2-core machine torch's spinning worker threads make them several times slower."""
-    before = torch.get_num_threads()
+@pytest.fixture(scope="session", autouse=True)
+def _one_intra_op_thread():
+    """One intra-op thread for every test, and (``OMP_NUM_THREADS=1`` unless it is set) for the processes tests
+    start: CLI runs, notebook kernels, sweep workers. The tests' runs are small, and on a busy 2-core machine
+    torch's spinning worker threads make them several times slower. Both are restored afterwards."""
+    before, env_before = torch.get_num_threads(), os.environ.get("OMP_NUM_THREADS")
     torch.set_num_threads(1)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     yield
     torch.set_num_threads(before)
+    if env_before is None:
+        os.environ.pop("OMP_NUM_THREADS", None)
+    else:
+        os.environ["OMP_NUM_THREADS"] = env_before
 
 
 @pytest.fixture(scope="session")

@@ -5,28 +5,28 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mygo_nb.baselines import DGR, EWC, EWCConfig, ExperienceReplay, LwF, memory_nbytes, sample_nbytes
+from mygo_nb.book.nbutil import find_record
 from mygo_nb.config import Profile, TrainConfig
-from mygo_nb.consolidate import ConsolidateConfig
-from mygo_nb.experiment import run, seed_everything
-from mygo_nb.memories import dream_score, fit_memory
-from mygo_nb.methods import Stream
-from mygo_nb.models import extractor_drift, extractor_snapshot
-from mygo_nb.nbutil import find_record
+from mygo_nb.core.context import RunContext
+from mygo_nb.core.memories import dream_score, fit_memory, memory_nbytes
+from mygo_nb.core.net import extractor_drift, extractor_snapshot
+from mygo_nb.learners.consolidate import ConsolidateConfig
+from mygo_nb.learners.dgr import DGR
+from mygo_nb.learners.ewc import EWC, EWCConfig
+from mygo_nb.learners.lwf import LwF
+from mygo_nb.learners.replay import ExperienceReplay, sample_nbytes
+from mygo_nb.running.experiment import run, seed_everything
 
 SMALL = Profile("small", TrainConfig(batch_size=32, wake_epochs=2, sleep_steps=20))
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def _stream(bench, scenario: str = "task", cfg: TrainConfig = SMALL.train) -> Stream:
+def _ctx(bench, scenario: str = "task", cfg: TrainConfig = SMALL.train) -> RunContext:
     rng, host = seed_everything(0, bench.device)
-    return Stream(cfg, rng, host, progress=False, n_tasks=bench.n_tasks, scenario=scenario)
+    return RunContext(cfg, rng, host, progress=False, n_tasks=bench.n_tasks, scenario=scenario)
 
 
 def test_ewc_fisher_and_penalty(image3):
-    learner = EWC(image3, _stream(image3))
+    learner = EWC(image3, _ctx(image3))
     learner.learn(image3.tasks[0])
     assert learner.fisher and all((f >= 0).all() for f in learner.fisher.values())
     assert float(learner.fisher["trunk.0.weight"].sum()) > 0
@@ -40,7 +40,7 @@ def test_ewc_fisher_and_penalty(image3):
 def test_a_strong_ewc_penalty_holds_the_extractor_in_place(image3):
     drifts = {}
     for lam in (0.0, 1e7):
-        learner = EWC(image3, _stream(image3), EWCConfig(lam=lam))
+        learner = EWC(image3, _ctx(image3), EWCConfig(lam=lam))
         learner.learn(image3.tasks[0])
         snap = extractor_snapshot(learner.net)
         learner.learn(image3.tasks[1])
@@ -49,7 +49,7 @@ def test_a_strong_ewc_penalty_holds_the_extractor_in_place(image3):
 
 
 def test_lwf_distillation_is_zero_before_the_student_moves(image3):
-    learner = LwF(image3, _stream(image3))
+    learner = LwF(image3, _ctx(image3))
     learner.learn(image3.tasks[0])
     learner.before_task(image3.tasks[1])
     learner.scenario.ensure_heads(learner.net, 1)
@@ -64,12 +64,13 @@ def test_lwf_distillation_is_zero_before_the_student_moves(image3):
 def test_replay_buffer_is_storage_fair_and_class_balanced(bench_name, request):
     bench = request.getfixturevalue(bench_name)
     cfg = TrainConfig(batch_size=32, wake_epochs=1, sleep_steps=0, z_dim=8, gan_hidden=4)
-    learner = ExperienceReplay(bench, _stream(bench, "class", cfg))
+    learner = ExperienceReplay(bench, _ctx(bench, "class", cfg))
     learner.learn(bench.tasks[0])
     budget = learner.budget(bench.tasks[0])
-    assert budget == memory_nbytes(bench.modality, 2, 8, 4)
+    dream_shape = (1, 28, 28) if bench.modality == "image" else (128,)  # images, or EmbeddingBag outputs
+    assert budget == memory_nbytes(dream_shape, 2, 8, 4)
     _, x, y = learner.buffer[0]
-    spent = learner.buffer_bytes[0]
+    spent = learner.stored_bytes()[0]
     first = torch.tensor([0], device=bench.device)
     one = int(sample_nbytes(bench.tasks[0].train.x, first).max()) if bench.modality == "image" else 4 * 8
     everything = len(y) == len(bench.tasks[0].train)
@@ -90,7 +91,7 @@ def test_replay_storage_is_recorded_and_matches_a_mygo_memory(image3):
 
 
 def test_dgr_replays_labelled_samples_of_earlier_tasks(image3):
-    learner = DGR(image3, _stream(image3, "class"))
+    learner = DGR(image3, _ctx(image3, "class"))
     learner.learn(image3.tasks[0])
     learner.learn(image3.tasks[1])
     learner.before_task(image3.tasks[2])
@@ -103,7 +104,8 @@ def test_dgr_replays_labelled_samples_of_earlier_tasks(image3):
 def test_dgr_stores_one_generator_for_the_stream(image3):
     r = run(image3, "dgr", None, SMALL, progress=False)
     gens = [t["generator_bytes"] for t in r.storage["per_task"]]
-    assert gens[:-1] == [0, 0] and gens[-1] == memory_nbytes("image", 1, SMALL.train.z_dim, SMALL.train.gan_hidden)
+    assert gens[:-1] == [0, 0] and gens[-1] == memory_nbytes((1, 28, 28), 1, SMALL.train.z_dim,
+                                                            SMALL.train.gan_hidden)
 
 
 class _Replay:

@@ -28,8 +28,9 @@ def test_toc_lists_every_notebook_and_every_entry_exists() -> None:
 
 
 def test_api_page_documents_exactly_the_package_modules() -> None:
-    modules = {m.name for m in pkgutil.iter_modules(mygo_nb.__path__) if not m.name.startswith("_")}
-    documented = set(re.findall(r"^\.\. automodule:: mygo_nb\.(\w+)$", (ROOT / "book/api.md").read_text(), re.M))
+    modules = {m.name.removeprefix("mygo_nb.") for m in pkgutil.walk_packages(mygo_nb.__path__, "mygo_nb.")
+               if not m.name.rsplit(".", 1)[-1].startswith("_")}
+    documented = set(re.findall(r"^\.\. automodule:: mygo_nb\.([\w.]+)$", (ROOT / "book/api.md").read_text(), re.M))
     assert documented == modules, f"undocumented: {modules - documented}; gone: {documented - modules}"
 
 

@@ -10,33 +10,39 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mygo_nb import checkpoint as ckpt_mod
-from mygo_nb.config import ConfigError, Profile, TrainConfig, validate_params
-from mygo_nb.consolidate import CONFIGS, Consolidate, ConsolidateConfig, consolidating_sleep, hippocampal_wake
+from mygo_nb.config import Profile, TrainConfig
+from mygo_nb.core.context import RunContext
+from mygo_nb.core.memories import ConditionalVAE, GenerativeMemory, VAEMemory, make_vae, vae_step
+from mygo_nb.core.net import param_count
 from mygo_nb.data import Benchmark
-from mygo_nb.experiment import run, seed_everything
-from mygo_nb.memories import ConditionalVAE, GenerativeMemory, VAEMemory, make_vae, vae_step
-from mygo_nb.methods import VARIANTS, Stream, make_learner
-from mygo_nb.models import param_count
-from mygo_nb.results import RunResult
+from mygo_nb.errors import ConfigError
+from mygo_nb.learners import check_method, make_learner, variants
+from mygo_nb.learners.consolidate import (
+    CONFIGS,
+    Consolidate,
+    ConsolidateConfig,
+    consolidating_sleep,
+    hippocampal_wake,
+)
+from mygo_nb.learners.ewc import EWC, EWCConfig
+from mygo_nb.running import checkpoint as ckpt_mod
+from mygo_nb.running.experiment import run, seed_everything
+from mygo_nb.running.records import RunResult
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = Profile("small", TrainConfig(batch_size=32, wake_epochs=2, sleep_steps=30))
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def _stream(bench: Benchmark, profile: Profile = SMALL, seed: int = 0) -> Stream:
+def _ctx(bench: Benchmark, profile: Profile = SMALL, seed: int = 0) -> RunContext:
     rng, host = seed_everything(seed, bench.device)
-    return Stream(profile.train, rng, host, progress=False, n_tasks=bench.n_tasks)
+    return RunContext(profile.train, rng, host, progress=False, n_tasks=bench.n_tasks)
 
 
 def _two_teachers(bench: Benchmark, ccfg: ConsolidateConfig, cfg: TrainConfig = SMALL.train):
     """After task 1 of ``bench``: a student, the teachers of task 2's sleep, the memories and task 2."""
-    learner = Consolidate(bench, _stream(bench), ccfg)
+    learner = Consolidate(bench, _ctx(bench), ccfg)
     learner.learn(bench.tasks[0])
-    s = learner.s
+    s = learner.ctx
     pre_wake = copy.deepcopy(learner.net).requires_grad_(False).eval()
     hpc, mem, _ = hippocampal_wake(learner.net, bench.tasks[1], ccfg.memory, cfg, s.rng, progress=False)
     memories = [*learner.memories, mem]
@@ -44,11 +50,13 @@ def _two_teachers(bench: Benchmark, ccfg: ConsolidateConfig, cfg: TrainConfig = 
 
 
 def test_variants_are_registered_and_validated():
-    assert set(CONFIGS) <= set(VARIANTS["mygo"])
-    assert VARIANTS["mygo"][:2] == ("reference", "paper")  # the default variant is unchanged
-    validate_params({"method": "mygo", "variant": "consolidate-real"})
-    with pytest.raises(ConfigError, match="valid choices"):
-        validate_params({"method": "mygo", "variant": "consolidate-nope"})
+    assert set(CONFIGS) <= set(variants("mygo"))
+    assert variants("mygo")[:2] == ("reference", "paper")  # the default variant is unchanged
+    entry = check_method("mygo", "consolidate-real", "class")
+    assert entry.learner is Consolidate and entry.config == CONFIGS["consolidate-real"] == ConsolidateConfig(
+        real_fraction=0.25)
+    with pytest.raises(ConfigError, match="unknown variant 'consolidate-nope'; valid choices: reference, paper"):
+        check_method("mygo", "consolidate-nope")
     with pytest.raises(ConfigError, match="real_fraction"):
         ConsolidateConfig(real_fraction=1.5)
     with pytest.raises(ConfigError, match="memory"):
@@ -82,14 +90,14 @@ def test_sleep_loss_decreases_on_average(image3):
 
 
 def test_vae_memory_is_a_vae_and_dreams_the_right_shape(image3, text2):
-    r_learner = make_learner("mygo", image3, _stream(image3), "consolidate-vae")
+    r_learner = make_learner("mygo", image3, _ctx(image3), "consolidate-vae")
     r_learner.learn(image3.tasks[0])
     mem = r_learner.memories[0]
     assert isinstance(mem, VAEMemory) and mem.kind == "vae"
     dreams, labels = mem.dream(10, torch.Generator(image3.device).manual_seed(0))
     assert dreams.shape == (10, 1, 28, 28) and dreams.min() >= -1 and dreams.max() <= 1
     assert labels.tolist() == [0, 1] * 5
-    t_learner = make_learner("mygo", text2, _stream(text2), "consolidate-vae")
+    t_learner = make_learner("mygo", text2, _ctx(text2), "consolidate-vae")
     t_learner.learn(text2.tasks[0])
     assert t_learner.memories[0].dream(7)[0].shape == (7, 128)
     # the VAE itself: an encoder q(z|x,c) and a Generator decoder; the negative ELBO goes down with training
@@ -195,7 +203,7 @@ def test_checkpoint_resume_equals_uninterrupted_run(image3, variant, tmp_path, m
 
 def test_storage_bytes_match_parameter_counts(image3, text2):
     r = run(image3, "mygo", "consolidate", SMALL, progress=False)
-    learner = Consolidate(image3, _stream(image3), CONFIGS["consolidate"])
+    learner = Consolidate(image3, _ctx(image3), CONFIGS["consolidate"])
     learner.learn(image3.tasks[0])
     g = learner.memories[0].generator
     per_task = r.storage["per_task"]
@@ -241,7 +249,8 @@ def test_a_config_overrides_the_named_variant(image3, tmp_path):
     with pytest.raises(ckpt_mod.CheckpointError, match="from a different run"):
         run(image3, "mygo", "consolidate", SMALL, progress=False, scenario="class",
             config=ConsolidateConfig(memory="vae", real_fraction=0.25), checkpoint_dir=tmp_path, resume=True)
-    with pytest.raises(ConfigError, match="only applies to the mygo/consolidate\\* variants, not to ewc"):
+    with pytest.raises(ConfigError, match="a ConsolidateConfig does not configure ewc; it takes a EWCConfig"):
         run(image3, "ewc", None, SMALL, progress=False, config=ConsolidateConfig())
-    with pytest.raises(ConfigError, match="not to mygo/reference"):
+    assert check_method("ewc", None, "class", EWCConfig(lam=1.0)).learner is EWC  # any method takes its own config
+    with pytest.raises(ConfigError, match="does not configure mygo/reference; it takes a MyGOConfig"):
         run(image3, "mygo", "reference", SMALL, progress=False, config=ConsolidateConfig())

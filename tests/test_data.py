@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 import torch
 
-from mygo_nb.config import ConfigError
 from mygo_nb.data import (
     AGNEWS_CLASSES,
     DataError,
@@ -15,6 +14,7 @@ from mygo_nb.data import (
     split_mnist,
     validate_class_split,
 )
+from mygo_nb.errors import ConfigError
 
 
 @pytest.mark.parametrize(

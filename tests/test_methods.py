@@ -4,19 +4,24 @@ import json
 import pytest
 import torch
 
-from mygo_nb.config import ConfigError, TrainConfig
-from mygo_nb.experiment import run, seed_everything
-from mygo_nb.methods import MyGO, Stream, evaluate
-from mygo_nb.models import adam, extractor_parameters, extractor_snapshot, make_net, set_extractor_trainable
-from mygo_nb.phases import FeatureCache, sleep, wake
-from mygo_nb.results import RunResult
+import mygo_nb.learners.mygo as mygo_mod
+from mygo_nb.config import TrainConfig
+from mygo_nb.core.context import RunContext
+from mygo_nb.core.loops import FeatureCache
+from mygo_nb.core.net import adam, extractor_parameters, extractor_snapshot, make_net, set_extractor_trainable
+from mygo_nb.errors import ConfigError
+from mygo_nb.learners.finetune import Finetune, FinetuneMultihead
+from mygo_nb.learners.mygo import MyGO, MyGOConfig, wake
+from mygo_nb.running.experiment import run, seed_everything
+from mygo_nb.running.loop import evaluate
+from mygo_nb.running.records import RunResult
 
 from .conftest import TINY
 
 
-def _stream(bench, profile=TINY, seed=0):
+def _ctx(bench, profile=TINY, seed=0):
     rng, host = seed_everything(seed, bench.device)
-    return Stream(profile.train, rng, host, progress=False, n_tasks=bench.n_tasks)
+    return RunContext(profile.train, rng, host, progress=False, n_tasks=bench.n_tasks)
 
 
 def test_reference_sleep_loss_is_exactly_zero_and_extractor_never_moves(tiny_bench):
@@ -28,23 +33,18 @@ def test_reference_sleep_loss_is_exactly_zero_and_extractor_never_moves(tiny_ben
     assert r.metrics["average_accuracy"] > 75  # the heads learn the synthetic classes
 
 
-def test_reference_sleep_leaves_every_weight_unchanged(tiny_bench):
-    learner = MyGO(tiny_bench, _stream(tiny_bench), "reference")
+def test_reference_sleep_leaves_every_weight_unchanged(tiny_bench, monkeypatch):
+    learner = MyGO(tiny_bench, _ctx(tiny_bench), MyGOConfig(hippocampal_head=False))
     before = {}
 
-    original_sleep = sleep
+    original_sleep = mygo_mod.sleep
 
     def spy(student, teacher, *args, **kwargs):
         before.update({k: v.clone() for k, v in student.state_dict().items()})
         return original_sleep(student, teacher, *args, **kwargs)
 
-    import mygo_nb.methods as m
-
-    m.sleep, saved = spy, m.sleep
-    try:
-        learner.learn(tiny_bench.tasks[0])
-    finally:
-        m.sleep = saved
+    monkeypatch.setattr(mygo_mod, "sleep", spy)
+    learner.learn(tiny_bench.tasks[0])
     after = learner.net.state_dict()
     assert before and all(torch.equal(before[k], after[k]) for k in before)
 
@@ -60,7 +60,7 @@ def test_paper_variant_moves_the_extractor_and_distils(tiny_bench):
 
 
 def test_wake_needs_frozen_extractor_and_trains_only_head_and_gan(tiny_bench):
-    s = _stream(tiny_bench)
+    s = _ctx(tiny_bench)
     net = make_net("image").to(tiny_bench.device)
     head = net.add_head()
     with pytest.raises(RuntimeError, match="frozen extractor"):
@@ -115,15 +115,13 @@ def test_matrix_shapes_per_method(tiny_bench):
 
 
 def test_finetune_heads(tiny_bench):
-    from mygo_nb.methods import Finetune
-
-    shared = Finetune(tiny_bench, _stream(tiny_bench))
-    multi = Finetune(tiny_bench, _stream(tiny_bench), multihead=True)
+    shared = Finetune(tiny_bench, _ctx(tiny_bench))
+    multi = FinetuneMultihead(tiny_bench, _ctx(tiny_bench))
     for t in tiny_bench.tasks:
         shared.learn(t)
         multi.learn(t)
-    assert len(shared.net.heads) == 1 and shared.head_for(1) == 0
-    assert len(multi.net.heads) == 2 and multi.head_for(1) == 1
+    assert len(shared.net.heads) == 1 and shared.scenario.head_for(1) == 0
+    assert len(multi.net.heads) == 2 and multi.scenario.head_for(1) == 1
 
 
 def test_run_validates_options(tiny_bench):

@@ -1,6 +1,6 @@
 import pytest
 
-from mygo_nb.metrics import (
+from mygo_nb.core.metrics import (
     accuracy,
     average_accuracy,
     average_accuracy_curve,

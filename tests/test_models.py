@@ -1,8 +1,8 @@
 import torch
 
-from mygo_nb.memories import GenerativeMemory, balanced_labels, gan_step, make_gan
-from mygo_nb.models import adam, extractor_parameters, make_net, param_count
-from mygo_nb.persist import load_memory, load_net, save_memory, save_net
+from mygo_nb.core.memories import GenerativeMemory, VAEMemory, balanced_labels, gan_step, make_gan, make_vae
+from mygo_nb.core.net import adam, extractor_parameters, make_net, param_count
+from mygo_nb.core.store import load_memory, load_net, save_memory, save_net
 
 
 def test_image_net_shapes_and_sizes():
@@ -64,3 +64,9 @@ def test_safetensors_round_trip(tmp_path):
     mem = load_memory(save_memory(GenerativeMemory(3, g), tmp_path / "g.safetensors"))
     z, c = torch.randn(4, 64), torch.tensor([0, 1, 1, 0])
     assert mem.task == 3 and torch.equal(mem.generator(z, c), g(z, c))
+    # a VAE's memory comes back as a VAE's memory, with the same decoder
+    vae = make_vae((128,), 3, 8, 16)
+    back = load_memory(save_memory(VAEMemory(1, vae.decoder), tmp_path / "v.safetensors"))
+    z, c = torch.randn(5, 8), torch.tensor([0, 1, 2, 0, 1])
+    assert isinstance(back, VAEMemory) and back.kind == "vae" and back.task == 1 and back.n_classes == 3
+    assert torch.equal(back.generator(z, c), vae.decoder(z, c))

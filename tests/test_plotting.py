@@ -1,4 +1,5 @@
-"""Figures and widgets of the notebooks, on the tiny synthetic benchmark (fast, no real data)."""
+"""Figures and widgets of the notebooks, on the tiny synthetic benchmark and synthetic run records (fast, no
+training, no real data). What the records of real runs hold is tested in test_methods.py."""
 
 from __future__ import annotations
 
@@ -12,16 +13,34 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from mygo_nb import plotting, run
+from mygo_nb.book import plotting
+from mygo_nb.core.memories import GenerativeMemory, make_gan
+from mygo_nb.core.metrics import summarize
 from mygo_nb.data import Benchmark
-from mygo_nb.memories import GenerativeMemory, make_gan
-from mygo_nb.results import RunResult
+from mygo_nb.running.records import RunResult
 from tests.conftest import TINY
 
 
+def _record(variant: str, seed: int, n_tasks: int = 2, steps: int = TINY.train.sleep_steps) -> RunResult:
+    """A synthetic record shaped like a ``mygo`` run's: the reference code's sleeps have an exactly-zero loss and a
+    still extractor; the paper's have a positive, falling loss, dream of every seen task and move the extractor."""
+    g = np.random.default_rng(seed)
+    R: list[list[float | None]] = [[float(g.uniform(60, 100)) if j <= i else None for j in range(n_tasks)]
+                                   for i in range(n_tasks)]
+    paper = variant == "paper"
+    sleep_loss = [(g.uniform(0.1, 1.0) * np.exp(-np.arange(steps) / steps) if paper else np.zeros(steps)).tolist()
+                  for _ in range(n_tasks)]
+    dream_task = [g.integers(0, t + 1, steps).tolist() for t in range(n_tasks)]
+    drift = np.cumsum(g.uniform(0.1, 1.0, n_tasks)).tolist() if paper else [0.0] * n_tasks
+    return RunResult(benchmark="tiny", method="mygo", variant=variant, scenario="task", profile="tiny",
+                     config=TINY.to_dict(), seed=seed, device="cpu", eval_on="test", accuracy_matrix=R,
+                     metrics=summarize(R), timings={"total_seconds": 1.0}, data={"source": "synthetic"},
+                     traces={"sleep_loss": sleep_loss, "sleep_dream_task": dream_task, "extractor_drift": drift})
+
+
 @pytest.fixture(scope="module")
-def runs(tiny_bench: Benchmark) -> dict[str, RunResult]:
-    out = (run(tiny_bench, "mygo", v, TINY, seed=0, progress=False) for v in ("reference", "paper"))
+def runs() -> dict[str, RunResult]:
+    out = (_record(v, seed) for seed, v in enumerate(("reference", "paper")))
     return {r.label: r for r in out}
 
 
@@ -91,6 +110,12 @@ def test_sleep_traces_and_drift_follow_the_records(runs: dict[str, RunResult]) -
     assert len(ref_lines) == 2 and all(np.all(line.get_ydata() == 0) for line in ref_lines)
     assert len(ref_lines[0].get_ydata()) == TINY.train.sleep_steps
     assert np.any(fig.axes[1].lines[0].get_ydata() > 0)
+    for ax, r in zip(fig.axes, runs.values(), strict=True):  # each sleep's losses, the sleeps one after another
+        lines = [line for line in ax.lines if line.get_label().startswith("sleep")]
+        assert [line.get_label() for line in lines] == ["sleep after task 1", "sleep after task 2"]
+        for t, (line, losses) in enumerate(zip(lines, r.traces["sleep_loss"], strict=True)):
+            np.testing.assert_allclose(line.get_ydata(), losses)
+            np.testing.assert_array_equal(line.get_xdata(), np.arange(len(losses)) + t * TINY.train.sleep_steps)
     fig = plotting.drift_bars(runs)
     heights = [p.get_height() for p in fig.axes[0].patches]
     expected = runs["mygo/reference"].traces["extractor_drift"] + runs["mygo/paper"].traces["extractor_drift"]
@@ -125,7 +150,7 @@ def test_task_samples_rejects_text() -> None:
 
 
 def test_widgets_and_their_static_twins(memories: list[GenerativeMemory], runs: dict[str, RunResult]) -> None:
-    widgets = pytest.importorskip("mygo_nb.widgets")
+    widgets = pytest.importorskip("mygo_nb.book.widgets")
     names = [("a", "b"), ("c", "d")]
     box = widgets.dream_explorer(memories, names, n=8)
     task, cls, seed = box.children[0].children
@@ -151,7 +176,7 @@ def test_widgets_and_their_static_twins(memories: list[GenerativeMemory], runs: 
 
 
 def test_scenario_and_storage_bars_draw_what_they_are_given():
-    from mygo_nb.plotting import scenario_bars, storage_bars
+    from mygo_nb.book.plotting import scenario_bars, storage_bars
 
     fig = scenario_bars({"replay": {"task": [99.0, 98.0], "class": [90.0]}, "mygo/reference": {"task": [97.0]}})
     ax = fig.axes[0]

@@ -18,10 +18,13 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from mygo_nb.baselines import EWCConfig, LwFConfig, ReplayConfig
-from mygo_nb.config import ConfigError, TrainConfig, validate_params
-from mygo_nb.consolidate import ConsolidateConfig
+from mygo_nb.config import TrainConfig
 from mygo_nb.data import IDX_DTYPES, DataError, TokenBags, read_agnews_csv, read_idx, validate_class_split
+from mygo_nb.errors import ConfigError
+from mygo_nb.learners.consolidate import ConsolidateConfig
+from mygo_nb.learners.ewc import EWCConfig
+from mygo_nb.learners.lwf import LwFConfig
+from mygo_nb.learners.replay import ReplayConfig
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -284,17 +287,3 @@ def test_class_split_accepts_exactly_the_valid_splits(split, n_classes):
             assert "class split" in str(e)
         else:
             raise AssertionError(f"accepted {split!r}")
-
-
-@settings(max_examples=200, deadline=None)
-@given(params=st.dictionaries(st.sampled_from(["seed", "seeds", "profile", "device", "progress", "sed", "method",
-                                               "variant", "data_root", "eval_on"]), _any, max_size=3))
-def test_validate_params_raises_only_one_line_config_errors(params):
-    try:
-        out = validate_params(params)
-    except ConfigError as e:
-        _one_line(e)
-        assert any(repr(k) in str(e) for k in params)
-    else:
-        assert out == params and "sed" not in params
-        assert all(not isinstance(v, bool) for k, v in params.items() if k == "seed")

@@ -6,16 +6,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mygo_nb.config import ConfigError, Profile, TrainConfig
-from mygo_nb.experiment import check_method, run
-from mygo_nb.methods import evaluate, scenarios_for
-from mygo_nb.models import make_net
-from mygo_nb.scenarios import Scenario
+from mygo_nb.config import Profile, TrainConfig
+from mygo_nb.core.net import make_net
+from mygo_nb.core.scenarios import Scenario
+from mygo_nb.errors import ConfigError
+from mygo_nb.learners import check_method
+from mygo_nb.learners.consolidate import hippocampal_wake
+from mygo_nb.running.experiment import run, seed_everything
+from mygo_nb.running.loop import evaluate
 
 SMALL = Profile("small", TrainConfig(batch_size=32, wake_epochs=3, sleep_steps=20))
-
-
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_layout_and_targets():
@@ -77,9 +77,9 @@ def test_finetune_task_and_domain_are_the_same_computation(image3):
 
 
 def test_methods_refuse_scenarios_they_are_not_defined_in():
-    assert scenarios_for("mygo", "reference") == ("task",)
-    assert scenarios_for("mygo", "consolidate") == ("task", "domain", "class")
-    assert scenarios_for("replay") == ("task", "domain", "class")
+    assert check_method("mygo", "reference").scenarios == ("task",)
+    assert check_method("mygo", "consolidate").scenarios == ("task", "domain", "class")
+    assert check_method("replay").scenarios == ("task", "domain", "class")
     with pytest.raises(ConfigError, match="finetune-multihead is not defined in the domain scenario; it runs in: task"):
         check_method("finetune-multihead", None, "domain")
     with pytest.raises(ConfigError, match="unknown scenario 'clas'"):
@@ -87,9 +87,6 @@ def test_methods_refuse_scenarios_they_are_not_defined_in():
 
 
 def test_hippocampal_copy_learns_only_its_own_classes_in_the_class_head(image3):
-    from mygo_nb.consolidate import hippocampal_wake
-    from mygo_nb.experiment import seed_everything
-
     scn = Scenario.of("class", image3)
     assert scn.own_columns(1) == slice(2, 4) and Scenario.of("task", image3).own_columns(1) == slice(0, 2)
     net = make_net("image").to(image3.device)

@@ -1,6 +1,8 @@
-"""Sweeps (mygo_nb.sweep): real papermill runs of notebooks/run_one.ipynb on a tiny AG News-format data set,
-local and Dask (a real LocalCluster on 127.0.0.1) executors, kill/resume, failures, concurrent sweeps, and the
-aggregation arithmetic on synthetic RunResult records."""
+"""Sweeps (mygo_nb.reproduce): spec expansion and naming; real papermill runs of notebooks/run_one.ipynb on a tiny
+AG News-format data set with the local and the Dask executor (a real LocalCluster on 127.0.0.1); the sweep
+machinery (failures, dry runs, kill/restart, stopping, concurrent sweeps, presets through the CLI) on
+tests/sweep_stub.ipynb, a notebook with run_one's parameters that writes a canned record without training; and
+the aggregation arithmetic on synthetic RunResult records."""
 
 from __future__ import annotations
 
@@ -17,21 +19,20 @@ from pathlib import Path
 
 import pytest
 
-from mygo_nb.config import ConfigError
-from mygo_nb.results import RunResult
-from mygo_nb.sweep import (
-    MANIFEST,
-    aggregate,
-    expand_spec,
-    load_spec,
-    main,
-    notebook_digest,
-    preset_names,
-    run_sweep,
-    scenarios_markdown,
-)
+from mygo_nb.core.metrics import summarize
+from mygo_nb.errors import ConfigError
+from mygo_nb.learners import check_method
+from mygo_nb.reproduce.aggregate import scenarios_markdown
+from mygo_nb.reproduce.cli import main
+from mygo_nb.reproduce.execute import run_sweep
+from mygo_nb.reproduce.spec import MANIFEST, expand_spec, load_spec, notebook_digest, preset_names
+from mygo_nb.reproduce.summary import aggregate
+from mygo_nb.running.records import RunResult
 
 REPO = Path(__file__).resolve().parent.parent
+RUN_ONE = REPO / "notebooks" / "run_one.ipynb"
+#: run_one's parameters, a canned RunResult derived from them, no data loaded, no training (see the notebook)
+STUB = Path(__file__).resolve().parent / "sweep_stub.ipynb"
 WORDS = {1: "war government election minister embassy troops", 2: "game team season coach league score",
          3: "market stocks company profit shares bank", 4: "software internet computer space chip web"}
 COMMON = ["today", "report", "new", "week", "people", "year", "said"]
@@ -57,16 +58,30 @@ def tiny_agnews(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _write_agnews(tmp_path_factory.mktemp("agnews"))
 
 
-def _spec(path: Path, root: Path, seeds: list[int], methods: list[str] | None = None, **extra: object) -> Path:
+def _spec(path: Path, root: Path, seeds: list[int], methods: list[str] | None = None, *, stub: bool = True,
+          **extra: object) -> Path:
+    """A one-block spec file on ``root``: run by the stub notebook unless ``stub=False`` (run_one: real runs)."""
     block = {"benchmark": "split-agnews", "method": methods or ["finetune"], "profile": "quick", "seed": seeds,
              "eval_on": "test", "device": "cpu", "data_root": str(root), **extra}
+    if stub:
+        block["notebook"] = str(STUB)
     path.write_text(json.dumps({"grid": [block]}), encoding="utf-8")
     return path
+
+
+def _stub_name(seed: int, method: str = "finetune") -> str:
+    """The name of a stub run of ``_spec``: the notebook's stem, then the parameters."""
+    return f"sweep_stub__split-agnews__{method}__quick__eval-test__seed{seed}"
 
 
 def _cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "mygo_nb", "reproduce", *args, "--no-progress"], cwd=REPO,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def _stub_env(seconds: float) -> dict[str, str]:
+    """The environment of a sweep whose stub runs each last ``seconds`` (so that it can be stopped mid-run)."""
+    return {**os.environ, "MYGO_STUB_SECONDS": str(seconds)}
 
 
 def _counts(stdout: str) -> tuple[int, int, int]:
@@ -140,19 +155,31 @@ def test_scenario_names_keys_and_parameters(tmp_path: Path) -> None:
                   "device": "auto", "data_root": str(tmp_path.resolve()), "eval_on": "test", "result_path": None,
                   "progress": False}
     assert task.parameters() == old_params
-    assert task.notebook_sha == notebook_digest(REPO / "notebooks" / "run_one.ipynb")
+    assert task.notebook_sha == notebook_digest(RUN_ONE)
     old_key = json.dumps({"notebook": task.notebook_sha, "parameters": old_params}, sort_keys=True)
     assert task.key == hashlib.sha256(old_key.encode()).hexdigest()
     assert cls.parameters() == {**old_params, "scenario": "class"} and cls.key != task.key
     # the notebook declares the parameter papermill injects
     import papermill
 
-    assert papermill.inspect_notebook(str(REPO / "notebooks" / "run_one.ipynb"))["scenario"]["default"] == '"task"'
+    declared = papermill.inspect_notebook(str(RUN_ONE))
+    assert declared["scenario"]["default"] == '"task"'
+    # the stub the machinery tests run declares exactly run_one's parameters, with the same defaults
+    stub_declared = papermill.inspect_notebook(str(STUB))
+    assert {k: v["default"] for k, v in stub_declared.items()} == {k: v["default"] for k, v in declared.items()}
+    # another notebook (the spec's key or the notebook= override): its stem prefixes the names, its cells the keys
+    keyed = {r.name: r for r in expand_spec({"grid": [{**spec["grid"][0], "notebook": str(STUB)}]},
+                                            data_roots={None: str(tmp_path)})}
+    over = {r.name: r for r in expand_spec(spec, data_roots={None: str(tmp_path)}, notebook=str(STUB))}
+    assert sorted(over) == sorted(f"sweep_stub__{n}" for n in runs)
+    stub_task = over["sweep_stub__split-mnist__finetune__quick__eval-test__seed0"]
+    assert stub_task.notebook == str(STUB) and stub_task.notebook_sha == notebook_digest(STUB) != task.notebook_sha
+    assert stub_task.parameters() == task.parameters() and stub_task.key != task.key
+    assert keyed["sweep_stub__split-mnist__finetune__quick__class__eval-test__seed0"].key == over[
+        "sweep_stub__split-mnist__finetune__quick__class__eval-test__seed0"].key
 
 
 def test_beyond_preset_expands_every_method_in_its_scenarios(tmp_path: Path) -> None:
-    from mygo_nb.methods import scenarios_for
-
     spec, _ = load_spec("beyond")
     runs = expand_spec(spec, data_roots={None: str(tmp_path)})
     cells = {(r.benchmark, r.method + (f"/{r.variant}" if r.variant else ""), r.scenario) for r in runs}
@@ -165,7 +192,7 @@ def test_beyond_preset_expands_every_method_in_its_scenarios(tmp_path: Path) -> 
             assert {m for b, m, s in cells if b == bench and s == sc} == other
     assert len(runs) == 2 * 5 * (len(task) + 2 * len(other))
     assert {r.seed for r in runs} == set(range(5)) and {(r.profile, r.eval_on) for r in runs} == {("paper", "test")}
-    assert all(r.scenario in scenarios_for(r.method, r.variant) for r in runs)
+    assert all(r.scenario in check_method(r.method, r.variant).scenarios for r in runs)
 
 
 def test_cli_bad_input_exits_2(tmp_path: Path) -> None:
@@ -179,70 +206,120 @@ def test_cli_bad_input_exits_2(tmp_path: Path) -> None:
     assert [r.method for r in expand_spec(spec, data_roots={None: str(tmp_path)})] == ["mygo", "finetune"]
 
 
-# ------------------------------------------------------------------------------------------ end to end
+# ------------------------------------------------------------------------------------------ end to end, real runs
 
 
-def test_local_sweep_two_workers_end_to_end_then_rerun_skips(tmp_path: Path, tiny_agnews: Path) -> None:
-    spec = _spec(tmp_path / "s.json", tiny_agnews, [0], ["mygo/reference", "finetune"])
-    out = tmp_path / "out"
-    assert main([str(spec), "--out", str(out), "--no-progress", "--workers", "2"]) == 0  # two worker processes
-    names = ["split-agnews__mygo-reference__quick__eval-test__seed0", "split-agnews__finetune__quick__eval-test__seed0"]
-    for n in names:
+@pytest.fixture(scope="module")
+def local_sweep(tmp_path_factory: pytest.TempPathFactory, tiny_agnews: Path) -> Path:
+    """run_one.ipynb for mygo/reference and fine-tuning (seed 0, quick) on the tiny data, two local worker
+    processes: the output folder."""
+    folder = tmp_path_factory.mktemp("local-sweep")
+    spec = _spec(folder / "s.json", tiny_agnews, [0], ["mygo/reference", "finetune"], stub=False)
+    assert main([str(spec), "--out", str(folder / "out"), "--no-progress", "--workers", "2"]) == 0
+    return folder
+
+
+REAL_NAMES = ["split-agnews__mygo-reference__quick__eval-test__seed0",
+              "split-agnews__finetune__quick__eval-test__seed0"]
+
+
+def test_local_sweep_two_workers_end_to_end_then_rerun_skips(local_sweep: Path) -> None:
+    out = local_sweep / "out"
+    for n in REAL_NAMES:
         r = RunResult.load(out / f"{n}.json")
         assert (r.benchmark, r.profile, r.eval_on, r.data["canonical"]) == ("split-agnews", "quick", "test", False)
+        assert r.timings["phase_seconds"]["train" if r.method == "finetune" else "wake"] > 0  # it trained
         nb = json.loads((out / f"{n}.ipynb").read_text())
         assert any("injected-parameters" in c["metadata"].get("tags", []) for c in nb["cells"])
         assert _sidecars(out)[n]["status"] == "done"
+        assert _sidecars(out)[n]["source_notebook"] == str(RUN_ONE)
         assert _sidecars(out)[n]["worker"] != f"pid {os.getpid()}"  # ran in a worker process
-    assert set(json.loads((out / MANIFEST).read_text())["runs"]) == set(names)
+    assert set(json.loads((out / MANIFEST).read_text())["runs"]) == set(REAL_NAMES)
     md = (out / "summary.md").read_text()
     assert "NOT the paper's benchmark" in md and "stand-in" in md and "MyGO (paper)" in md
     assert len(list((out / "figures").glob("*.png"))) == 3  # one curve figure + two heatmaps
     stamps = {p.name: p.stat().st_mtime_ns for p in out.glob("split-*")}
-    assert main([str(spec), "--out", str(out), "--no-progress", "--no-figures"]) == 0
+    assert main([str(local_sweep / "s.json"), "--out", str(out), "--no-progress", "--no-figures"]) == 0
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("split-*")} == stamps  # nothing re-executed
 
 
-def test_dask_sweep_on_a_real_local_cluster(tmp_path: Path, tiny_agnews: Path) -> None:
-    spec, base = load_spec(str(_spec(tmp_path / "s.json", tiny_agnews, [0, 1])))
+def test_dask_sweep_on_a_real_local_cluster(tmp_path: Path, local_sweep: Path) -> None:
+    """The same runs as `local_sweep`, each a task on a real LocalCluster: the same matrices (same seed, CPU)."""
+    spec, base = load_spec(str(local_sweep / "s.json"))
     runs = expand_spec(spec, base)
     out = tmp_path / "out"
     report = run_sweep(runs, out, executor="dask", workers=2, progress=False)
     assert (len(report.done), len(report.skipped), len(report.failed)) == (2, 0, 0)
     for rec in report.done:
         assert rec["worker"].startswith("tcp://127.0.0.1:")  # ran as a task on the LocalCluster
-        assert RunResult.load(out / rec["result"]).seed == rec["parameters"]["seed"]
+        r = RunResult.load(out / rec["result"])
+        assert r.seed == rec["parameters"]["seed"]
+        assert r.accuracy_matrix == RunResult.load(local_sweep / "out" / rec["result"]).accuracy_matrix
+    assert sorted(rec["name"] for rec in report.done) == sorted(REAL_NAMES)
     again = run_sweep(runs, out, executor="dask", workers=1, progress=False)
     assert (len(again.done), len(again.skipped)) == (0, 2)
 
 
-def test_failed_run_is_recorded_others_go_on_exit_1(tmp_path: Path, tiny_agnews: Path) -> None:
-    broken = tmp_path / "broken"
-    (broken / "ag_news_csv").mkdir(parents=True)
-    for name in ("train.csv", "test.csv"):
-        (broken / "ag_news_csv" / name).write_text('"7","a","b"\n', encoding="utf-8")
-    good = {"benchmark": "split-agnews", "method": "finetune", "profile": "quick", "device": "cpu",
-            "data_root": str(tiny_agnews), "seed": 0}
-    spec = tmp_path / "s.json"
-    spec.write_text(json.dumps({"grid": [{**good, "data_root": str(broken), "seed": 5}, good]}), encoding="utf-8")
+def test_class_scenario_run_through_the_notebook(tmp_path: Path, agnews_root: Path) -> None:
+    """One real quick-profile run in the class scenario (AG News, agnews_dev stand-in when offline): the sweep
+    injects ``scenario`` into the notebook, the result says ``class``, and summary.md gets its table."""
+    spec = _spec(tmp_path / "s.json", agnews_root, [0], scenario="class", stub=False)
     out = tmp_path / "out"
-    proc = _cli(str(spec), "--out", str(out), "--no-figures")
+    assert main([str(spec), "--out", str(out), "--no-progress", "--no-figures"]) == 0
+    name = "split-agnews__finetune__quick__class__eval-test__seed0"
+    r = RunResult.load(out / f"{name}.json")
+    assert (r.scenario, r.method, r.profile, r.eval_on) == ("class", "finetune", "quick", "test")
+    nb = json.loads((out / f"{name}.ipynb").read_text())
+    injected = next(c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", []))
+    assert 'scenario = "class"' in "".join(injected["source"])
+    printed = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code"
+                      for o in c["outputs"])
+    assert "scenario=class" in printed and "scenario: class-incremental" in printed
+    assert _sidecars(out)[name]["parameters"]["scenario"] == "class"
+    md = (out / "summary.md").read_text()
+    assert f"| finetune | — | — | {r.average_accuracy:.2f} (n=1) |" in md
+    raw = sum(t["raw_data_bytes"] for t in r.storage["per_task"]) / len(r.storage["per_task"]) / 1e6
+    assert raw > 0 and f"| finetune | class | 1 | 0.00 | — | {raw:.2f} |" in md
+
+
+# ------------------------------------------------------------------------------------------ the machinery, stub runs
+
+
+def test_failed_run_is_recorded_others_go_on_exit_1_and_dry_run_lists_them(tmp_path: Path, capsys) -> None:
+    good_root = tmp_path / "data"
+    good_root.mkdir()
+    missing = tmp_path / "no-such-data"  # the stub fails, as a run whose data are missing does
+    good = {"benchmark": "split-agnews", "method": "finetune", "profile": "quick", "device": "cpu",
+            "data_root": str(good_root), "seed": 0, "notebook": str(STUB)}
+    spec = tmp_path / "s.json"
+    spec.write_text(json.dumps({"grid": [{**good, "data_root": str(missing), "seed": 5}, good]}), encoding="utf-8")
+    out = tmp_path / "out"
+    proc = _cli(str(spec), "--out", str(out), "--no-figures", "--workers", "2")
     assert proc.returncode == 1, proc.stderr
     assert _counts(proc.stdout) == (1, 0, 1)
-    rec = _sidecars(out)["split-agnews__finetune__quick__eval-test__seed5"]
-    assert rec["status"] == "failed" and "DataError" in rec["error"] and "label" in rec["error"]
-    assert (out / rec["notebook"]).is_file() and "FAILED split-agnews__finetune__quick__eval-test__seed5" in proc.stdout
-    assert (out / "split-agnews__finetune__quick__eval-test__seed0.json").is_file()
+    rec = _sidecars(out)[_stub_name(5)]
+    assert rec["status"] == "failed" and "FileNotFoundError" in rec["error"] and "does not exist" in rec["error"]
+    assert (out / rec["notebook"]).is_file() and f"FAILED {_stub_name(5)}" in proc.stdout
+    assert (out / f"{_stub_name(0)}.json").is_file()
     manifest = json.loads((out / MANIFEST).read_text())["runs"]
-    stem = "split-agnews__finetune__quick__eval-test__seed"
-    assert {k: v["status"] for k, v in manifest.items()} == {f"{stem}5": "failed", f"{stem}0": "done"}
+    assert {k: v["status"] for k, v in manifest.items()} == {_stub_name(5): "failed", _stub_name(0): "done"}
+    # a dry run says what is done, failed and still to run, and runs nothing
+    spec.write_text(json.dumps({"grid": [{**good, "data_root": str(missing), "seed": 5}, {**good, "seed": [0, 7]}]}),
+                    encoding="utf-8")
+    files = sorted(p.name for p in out.iterdir())
+    capsys.readouterr()
+    assert main([str(spec), "--out", str(out), "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split() for ln in lines] == [["failed", _stub_name(5)], ["done", _stub_name(0)],
+                                            ["to", "run", _stub_name(7)], ["3", "runs"]]
+    assert sorted(p.name for p in out.iterdir()) == files
 
 
-def test_killed_sweep_restarts_without_redoing_completed_runs(tmp_path: Path, tiny_agnews: Path) -> None:
-    spec = _spec(tmp_path / "s.json", tiny_agnews, [0, 1, 2])
+def test_killed_sweep_restarts_without_redoing_completed_runs(tmp_path: Path) -> None:
+    spec = _spec(tmp_path / "s.json", tmp_path, [0, 1, 2])
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "mygo_nb", "reproduce", str(spec), "--out", str(out),
-                             "--no-progress", "--no-figures"], cwd=REPO, start_new_session=True,
+                             "--no-progress", "--no-figures"], cwd=REPO, start_new_session=True, env=_stub_env(2),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 240
@@ -256,24 +333,23 @@ def test_killed_sweep_restarts_without_redoing_completed_runs(tmp_path: Path, ti
     completed = {n for n, r in _sidecars(out).items() if r["status"] == "done"}
     assert 1 <= len(completed) < 3
     stamps = {n: (out / f"{n}.json").stat().st_mtime_ns for n in completed}
-    rerun = _cli(str(spec), "--out", str(out), "--no-figures")
+    rerun = _cli(str(spec), "--out", str(out), "--no-figures", "--workers", "2")
     assert rerun.returncode == 0, rerun.stderr
     assert _counts(rerun.stdout) == (3 - len(completed), len(completed), 0)
     assert {n: (out / f"{n}.json").stat().st_mtime_ns for n in completed} == stamps
-    assert {n for n, r in _sidecars(out).items() if r["status"] == "done"} == {
-        f"split-agnews__finetune__quick__eval-test__seed{s}" for s in range(3)}
+    assert {n for n, r in _sidecars(out).items() if r["status"] == "done"} == {_stub_name(s) for s in range(3)}
 
 
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
-def test_a_stopped_sweep_leaves_no_worker_or_kernel_behind(tmp_path: Path, tiny_agnews: Path, how: str) -> None:
+def test_a_stopped_sweep_leaves_no_worker_or_kernel_behind(tmp_path: Path, how: str) -> None:
     """``kill PID`` (SIGTERM) or SIGKILL of the sweep alone, not of its process group: its pool workers and their
     kernels end too, and no queued run starts."""
     psutil = pytest.importorskip("psutil")
-    spec = _spec(tmp_path / "s.json", tiny_agnews, list(range(8)))
+    spec = _spec(tmp_path / "s.json", tmp_path, list(range(8)))
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "mygo_nb", "reproduce", str(spec), "--out", str(out), "--workers",
                              "2", "--no-progress", "--no-figures"], cwd=REPO, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env=_stub_env(120), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 240
         while not (out.is_dir() and any(out.glob("*.partial.ipynb"))):
@@ -297,23 +373,53 @@ def test_a_stopped_sweep_leaves_no_worker_or_kernel_behind(tmp_path: Path, tiny_
     assert len(started) < 8
 
 
-def test_two_concurrent_sweeps_into_one_folder_lose_nothing(tmp_path: Path, tiny_agnews: Path) -> None:
+def test_two_concurrent_sweeps_into_one_folder_lose_nothing(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    a = _spec(tmp_path / "a.json", tiny_agnews, [0, 1])
-    b = _spec(tmp_path / "b.json", tiny_agnews, [1, 2])
+    a = _spec(tmp_path / "a.json", tmp_path, [0, 1])
+    b = _spec(tmp_path / "b.json", tmp_path, [1, 2])
     cmd = [sys.executable, "-m", "mygo_nb", "reproduce", "--out", str(out), "--no-progress", "--no-figures"]
-    procs = [subprocess.Popen([*cmd, str(s)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for s in (a, b)]
+    procs = [subprocess.Popen([*cmd, str(s)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=_stub_env(1)) for s in (a, b)]
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
     counts = [_counts(o[0]) for o in outs]
     # seed 1 is in both sweeps: executed once (by whichever got its lock first), skipped by the other
     assert sum(c[0] for c in counts) == 3 and sum(c[1] for c in counts) == 1
-    names = {f"split-agnews__finetune__quick__eval-test__seed{s}" for s in range(3)}
+    names = {_stub_name(s) for s in range(3)}
     assert set(json.loads((out / MANIFEST).read_text())["runs"]) == names
     assert {n for n, r in _sidecars(out).items() if r["status"] == "done"} == names
-    assert sorted(RunResult.load(out / f"{n}.json").seed for n in names) == [0, 1, 2]
+    records = [RunResult.load(out / f"{n}.json") for n in sorted(names)]
+    assert [r.seed for r in records] == [0, 1, 2]
+    # valid records of their own parameters: the stub's accuracies follow the seed
+    assert len({json.dumps(r.accuracy_matrix) for r in records}) == 3
+    assert all(r.metrics == summarize(r.accuracy_matrix) and r.method == "finetune" for r in records)
     assert "n | T1" in (out / "summary.md").read_text() and "| 3 |" in (out / "summary.md").read_text()
+
+
+def test_quick_preset_through_the_cli_with_both_executors(tmp_path: Path) -> None:
+    """The committed `quick` preset, run by the CLI with ``--notebook`` (the stub) on the local executor, then on
+    Dask (a real LocalCluster on 127.0.0.1) into another folder: both finish its four runs on both benchmarks,
+    with the same parameters (so the same records). Real runs of run_one.ipynb: the tests above."""
+    outs = {"local": tmp_path / "local", "dask": tmp_path / "dask"}
+    for executor, out in outs.items():
+        p = _cli("quick", "--out", str(out), "--executor", executor, "--workers", "2", "--device", "cpu",
+                 "--data-root", str(tmp_path), "--notebook", str(STUB), "--no-figures")
+        assert p.returncode == 0, p.stderr[-2000:]
+        runs = json.loads((out / MANIFEST).read_text())["runs"]
+        assert len(runs) == 4 and _counts(p.stdout) == (4, 0, 0), p.stdout[-1000:]
+        assert {r["source_notebook"] for r in runs.values()} == {str(STUB)}
+        assert {(r["parameters"]["benchmark"], r["parameters"]["method"], r["parameters"]["eval_on"])
+                for r in runs.values()} == {(b, m, "train") for b in ("split-mnist", "split-agnews")
+                                            for m in ("mygo", "finetune")}
+        md = (out / "summary.md").read_text()
+        assert "## split-mnist" in md and "## split-agnews" in md and "MyGO (paper)" in md
+    workers = {rec["worker"] for rec in _sidecars(outs["dask"]).values()}
+    assert all(w.startswith("tcp://127.0.0.1:") for w in workers), workers
+    records = sorted(p.name for p in outs["local"].glob("sweep_stub__split-*.json") if ".sweep." not in p.name)
+    assert len(records) == 4
+    for name in records:
+        a, b = RunResult.load(outs["local"] / name), RunResult.load(outs["dask"] / name)
+        assert a == b, name
 
 
 # ------------------------------------------------------------------------------------------ aggregation
@@ -323,8 +429,6 @@ def _result(method: str, variant: str | None, seed: int, R: list[list[float | No
             benchmark: str = "split-mnist", canonical: bool | None = None, scenario: str = "task",
             storage: list[tuple[int | None, int | None, int | None]] | None = None) -> RunResult:
     """A synthetic record; ``storage``: per task (generator, replay buffer, raw data) bytes."""
-    from mygo_nb.metrics import summarize
-
     data: dict = {"source": "synthetic"}
     if canonical is not None:
         data["canonical"] = canonical
@@ -444,49 +548,3 @@ def test_methods_by_scenarios_table_against_hand_computed(tmp_path: Path) -> Non
     assert "split-mnist__canonical__mygo-consolidate-vae__paper__class__eval-test__accuracy-matrix.png" in figs
     assert "split-mnist__canonical__paper__eval-test__methods-x-scenarios.png" in figs
     assert len(figs) == 3 + 7 + 1
-
-
-# ----------------------------------------------------------------------------------------- the quick preset, real data
-
-
-def test_quick_preset_end_to_end_with_both_executors(tmp_path: Path, data_root: Path) -> None:
-    """The committed `quick` preset on the real data: the local executor, then Dask (a real LocalCluster on
-    127.0.0.1) into another folder; both finish every run, and the same seed on CPU gives the same matrices."""
-    outs = {"local": tmp_path / "local", "dask": tmp_path / "dask"}
-    for executor, out in outs.items():
-        p = _cli("quick", "--out", str(out), "--executor", executor, "--workers", "1", "--device", "cpu",
-                 timeout=900)
-        assert p.returncode == 0, p.stderr[-2000:]
-        n_runs = len(json.loads((out / MANIFEST).read_text())["runs"])
-        assert n_runs == 4 and _counts(p.stdout) == (4, 0, 0), p.stdout[-1000:]
-        md = (out / "summary.md").read_text()
-        assert "## split-mnist" in md and "## split-agnews" in md and "MyGO (paper)" in md
-    workers = {rec["worker"] for rec in _sidecars(outs["dask"]).values()}
-    assert all(w.startswith("tcp://127.0.0.1:") for w in workers), workers
-    for path in sorted(outs["local"].glob("split-*.json")):
-        if path.name.endswith(".sweep.json"):
-            continue
-        a, b = RunResult.load(path), RunResult.load(outs["dask"] / path.name)
-        assert a.accuracy_matrix == b.accuracy_matrix, path.name
-
-
-def test_class_scenario_run_through_the_notebook(tmp_path: Path, agnews_root: Path) -> None:
-    """One real quick-profile run in the class scenario (AG News, agnews_dev stand-in when offline): the sweep
-    injects ``scenario`` into the notebook, the result says ``class``, and summary.md gets its table."""
-    spec = _spec(tmp_path / "s.json", agnews_root, [0], scenario="class")
-    out = tmp_path / "out"
-    assert main([str(spec), "--out", str(out), "--no-progress", "--no-figures"]) == 0
-    name = "split-agnews__finetune__quick__class__eval-test__seed0"
-    r = RunResult.load(out / f"{name}.json")
-    assert (r.scenario, r.method, r.profile, r.eval_on) == ("class", "finetune", "quick", "test")
-    nb = json.loads((out / f"{name}.ipynb").read_text())
-    injected = next(c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", []))
-    assert 'scenario = "class"' in "".join(injected["source"])
-    printed = "".join("".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code"
-                      for o in c["outputs"])
-    assert "scenario=class" in printed and "scenario: class-incremental" in printed
-    assert _sidecars(out)[name]["parameters"]["scenario"] == "class"
-    md = (out / "summary.md").read_text()
-    assert f"| finetune | — | — | {r.average_accuracy:.2f} (n=1) |" in md
-    raw = sum(t["raw_data_bytes"] for t in r.storage["per_task"]) / len(r.storage["per_task"]) / 1e6
-    assert raw > 0 and f"| finetune | class | 1 | 0.00 | — | {raw:.2f} |" in md

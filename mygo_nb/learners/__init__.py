@@ -9,20 +9,22 @@ notebook kernels inherit the variable) and checkpoints then treat like any other
 own method" page shows how).
 """
 
+import importlib
 import importlib.util
 import os
 import sys
 from pathlib import Path
 
-# isort: on
 from ..errors import ConfigError
-
-# isort: off  (the registration order is the order methods are listed in)
-from . import consolidate, dgr, ewc, finetune, joint, lwf, mygo, replay  # noqa: F401
 from .base import REGISTRY, Entry, Learner, NoOptions, check_method, make_learner, methods, register, variants
 from .sequential import SequentialLearner
 
-__all__ = ["REGISTRY", "Entry", "Learner", "NoOptions", "SequentialLearner", "check_method", "load_plugins",
+#: the method modules, imported (so registered) in the order the CLI, the errors and the docs list methods
+MODULES = ("mygo", "consolidate", "finetune", "joint", "ewc", "lwf", "replay", "dgr")
+for _module in MODULES:
+    importlib.import_module(f".{_module}", __name__)
+
+__all__ = ["MODULES", "REGISTRY", "Entry", "Learner", "NoOptions", "SequentialLearner", "check_method", "load_plugins",
            "make_learner", "methods", "register", "variants"]
 
 PLUGINS_VARIABLE = "MYGO_PLUGINS"

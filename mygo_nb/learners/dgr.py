@@ -84,6 +84,9 @@ class DGR(SequentialLearner):
 
     def state(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
         tensors, meta = super().state()
+        # the memory is the VAE's own decoder: kept once, with the VAE, and rebuilt from it on load
+        tensors = {k: v for k, v in tensors.items() if not k.startswith("memory.")}
+        meta["memories"] = []
         tensors["last_task"] = torch.tensor(self.last_task)
         tensors.update({f"vae.{k}": v for k, v in self.vae.state_dict().items()})
         return tensors, meta

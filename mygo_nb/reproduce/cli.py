@@ -14,7 +14,7 @@ from pathlib import Path
 from ..config import BENCHMARKS, EVAL_SPLITS
 from ..errors import ConfigError, DataError
 from ..learners import PLUGINS_VARIABLE, load_plugins
-from .execute import completed_record, run_sweep
+from .execute import completed_record, rekey, run_sweep
 from .spec import SIDECAR, RunSpec, dedupe, expand_spec, load_spec, preset_names, read_json
 from .summary import aggregate
 
@@ -75,6 +75,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--aggregate-only", action="store_true", help="only rebuild the tables and figures of --out")
     p.add_argument("--no-figures", action="store_true", help="tables only")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--runs-per-gpu", type=int, default=None, metavar="N",
+                   help="runs sharing one GPU at once (default: as many as fit the measured peak memory, at most 8)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="deterministic algorithms in every run (GPU runs of one seed then give equal numbers)")
+    p.add_argument("--rekey", default=None, metavar="NOTEBOOK",
+                   help="migrate --out after a change to NOTEBOOK that does not change what runs compute: its done "
+                        "runs get their new content hash and are reused")
     add_plugin_argument(p)
 
 
@@ -99,6 +106,11 @@ def _sigterm_exits() -> Iterator[None]:
 def run_cli(args: argparse.Namespace) -> int:
     """Run ``reproduce``; 0 when every run is done or skipped, 1 when any failed (`ConfigError` for bad input)."""
     out = Path(args.out)
+    if args.rekey:
+        if not out.is_dir():
+            raise ConfigError(f"--out {out} is not a folder of results")
+        print(f"rekeyed {rekey(out, args.rekey)} completed runs of {Path(args.rekey).name} in {out}")
+        return 0
     if args.aggregate_only:
         if not out.is_dir():
             raise ConfigError(f"--out {out} is not a folder of results")
@@ -112,7 +124,8 @@ def run_cli(args: argparse.Namespace) -> int:
     for source in args.sweeps:
         spec, base = load_spec(source)
         runs += expand_spec(spec, base, device=args.device, data_roots=roots, benchmarks=args.benchmark,
-                            seeds=args.seeds, eval_on=args.eval_on, notebook=args.notebook, source=source)
+                            seeds=args.seeds, eval_on=args.eval_on, notebook=args.notebook,
+                            deterministic=args.deterministic, source=source)
     runs = dedupe(runs)
     if not runs:
         raise ConfigError("the sweep has no runs after filtering (check --benchmark)")
@@ -125,7 +138,8 @@ def run_cli(args: argparse.Namespace) -> int:
         return 0
     with _sigterm_exits():
         report = run_sweep(runs, out, executor=args.executor, workers=args.workers, scheduler=args.scheduler,
-                           kernel_name=args.kernel, timeout=args.timeout, progress=not args.no_progress)
+                           kernel_name=args.kernel, timeout=args.timeout, progress=not args.no_progress,
+                           runs_per_gpu=args.runs_per_gpu)
     print(report.summary())
     groups = aggregate(out, figures=not args.no_figures)
     print(f"tables: {out / 'summary.md'}, {out / 'summary.csv'} ({sum(len(g.runs) for g in groups)} results)")

@@ -20,7 +20,8 @@ from ..learners import check_method
 __all__ = ["DEFAULT_NOTEBOOK", "GRID_KEYS", "MANIFEST", "SIDECAR", "RunSpec", "dedupe", "expand_spec", "load_spec",
            "notebook_digest", "preset_names", "read_json"]
 
-GRID_KEYS = ("notebook", "benchmark", "method", "profile", "seed", "device", "data_root", "eval_on", "scenario")
+GRID_KEYS = ("notebook", "benchmark", "method", "profile", "seed", "device", "data_root", "eval_on", "scenario",
+             "deterministic")
 DEFAULT_NOTEBOOK = "notebooks/run_one.ipynb"
 MANIFEST = "sweep-manifest.json"
 SIDECAR = ".sweep.json"
@@ -45,6 +46,7 @@ class RunSpec:
     data_root: str | None = None
     notebook_sha: str = ""
     scenario: str = "task"
+    deterministic: bool = False
 
     @property
     def name(self) -> str:
@@ -54,16 +56,23 @@ class RunSpec:
         stem = Path(self.notebook).stem
         prefix = "" if stem == "run_one" else f"{stem}__"
         scenario = "" if self.scenario == "task" else f"__{self.scenario}"
-        return f"{prefix}{self.benchmark}__{label}__{self.profile}{scenario}__eval-{self.eval_on}__seed{self.seed}"
+        det = "__deterministic" if self.deterministic else ""
+        return (f"{prefix}{self.benchmark}__{label}__{self.profile}{scenario}__eval-{self.eval_on}"
+                f"__seed{self.seed}{det}")
 
-    def parameters(self, result_path: str | None = None) -> dict[str, Any]:
+    def parameters(self, result_path: str | None = None, checkpoint_dir: str | None = None) -> dict[str, Any]:
         """The values papermill injects (``progress`` off: executed notebooks stay small); ``scenario`` only
-        when it is not ``task`` (the notebook's default), so task runs keep their content hash."""
+        when it is not ``task`` (the notebook's default), ``deterministic`` only when on and ``checkpoint_dir``
+        only when given, so that runs keep their content hash (`key` hashes no paths)."""
         params = {"benchmark": self.benchmark, "method": self.method, "variant": self.variant,
                   "profile": self.profile, "seed": self.seed, "device": self.device, "data_root": self.data_root,
                   "eval_on": self.eval_on, "result_path": result_path, "progress": False}
         if self.scenario != "task":
             params["scenario"] = self.scenario
+        if self.deterministic:
+            params["deterministic"] = True
+        if checkpoint_dir is not None:
+            params["checkpoint_dir"] = checkpoint_dir
         return params
 
     @property
@@ -148,12 +157,12 @@ def _resolve_root(root: str | None) -> Path:
 def expand_spec(spec: Mapping[str, Any], base: Path | None = None, *, device: str | None = None,
                 data_roots: Mapping[str | None, str] | None = None, benchmarks: Sequence[str] | None = None,
                 seeds: Sequence[int] | None = None, eval_on: Sequence[str] | None = None,
-                notebook: str | None = None, source: str = "sweep") -> list[RunSpec]:
+                notebook: str | None = None, deterministic: bool = False, source: str = "sweep") -> list[RunSpec]:
     """Expand every grid block (the cartesian product of its lists) into `RunSpec` s.
 
-    ``device``, ``data_roots`` (``{benchmark or None: path}``), ``seeds`` and ``notebook`` override the
-    spec; ``benchmarks`` and ``eval_on`` keep only those benchmarks / eval splits. Relative data roots
-    are taken from the working folder.
+    ``device``, ``data_roots`` (``{benchmark or None: path}``), ``seeds``, ``notebook`` and ``deterministic``
+    (when True) override the spec; ``benchmarks`` and ``eval_on`` keep only those benchmarks / eval splits.
+    Relative data roots are taken from the working folder.
     """
     defaults = dict(spec.get("defaults") or {})
     data_roots = dict(data_roots or {})
@@ -175,6 +184,9 @@ def expand_spec(spec: Mapping[str, Any], base: Path | None = None, *, device: st
         merged.setdefault("device", "auto")
         merged.setdefault("data_root", None)
         merged.setdefault("eval_on", "test")
+        merged.setdefault("deterministic", False)
+        if deterministic:
+            merged["deterministic"] = True
         merged.setdefault("scenario", "task")
         if notebook:
             merged["notebook"] = notebook
@@ -196,6 +208,8 @@ def expand_spec(spec: Mapping[str, Any], base: Path | None = None, *, device: st
                 raise ConfigError(f"{where}: {e}") from None
             if isinstance(p["seed"], bool) or not isinstance(p["seed"], int) or p["seed"] < 0:
                 raise ConfigError(f"{where}: seeds must be integers >= 0, got {p['seed']!r}")
+            if not isinstance(p["deterministic"], bool):
+                raise ConfigError(f"{where}: deterministic must be true or false, got {p['deterministic']!r}")
             dev = str(p["device"])
             if dev != "auto" and dev.split(":")[0] not in ("cpu", "cuda"):
                 raise ConfigError(f"{where}: unknown device {dev!r}; valid choices: auto, cpu, cuda")
@@ -214,7 +228,7 @@ def expand_spec(spec: Mapping[str, Any], base: Path | None = None, *, device: st
                 notebook=nb, benchmark=bench, method=method, variant=variant or None,
                 profile=check_choice("profile", str(p["profile"]), tuple(PROFILES)), seed=int(p["seed"]),
                 eval_on=check_choice("eval split", str(p["eval_on"]), EVAL_SPLITS), device=dev,
-                data_root=root, notebook_sha=digests[nb], scenario=scenario))
+                data_root=root, notebook_sha=digests[nb], scenario=scenario, deterministic=p["deterministic"]))
     return dedupe(runs)
 
 
