@@ -54,3 +54,11 @@ speed 40 --device cuda
 speed 70 --device cuda --variant consolidate-vae --scenario class --eval-on test
 speed 80 --device cpu
 grep -E "^==|total run|final average|data loading|^torch" "$out/speed.log"
+
+# 4. Sweep packing (issue: several runs per GPU): N = 1, 2, 4, 8 runs per GPU on 16 runs of the beyond preset,
+#    then two --deterministic runs of one seed must give the same record (bit-identical accuracy matrices).
+step gpu_sweep 420 $py benchmarks/gpu_sweep.py --runs 16
+cat "$out/gpu_sweep.log"
+step deterministic 90 env MYGO_TEST_DEVICE=cuda $py -m pytest -q -p no:benchmark tests/test_sweep_devices.py \
+  -k deterministic
+tail -n 3 "$out/deterministic.log"
