@@ -8,12 +8,12 @@ Usage (from the repository root, with the project's venv):
         --probes vae hidden400 wake10 hidden400+features z16 sleep3000 lrslow1e-3 hidden400+sleep3000 \\
         --records results/beyond/probes_gpu --out results/beyond/class_il_probes_gpu.md
 
-Each probe is ``mygo/consolidate`` with a `mygo_nb.consolidate.ConsolidateConfig`
-(`mygo_nb.experiment.run(..., config=...)`) and, for some, one training setting changed from the paper's
+Each probe is ``mygo/consolidate`` with a `mygo_nb.learners.consolidate.ConsolidateConfig`
+(`mygo_nb.running.experiment.run(..., config=...)`) and, for some, one training setting changed from the paper's
 (memory size, wake epochs, sleep steps or sleep learning rate; the record's profile is then named
 ``probe-NAME``), on Split-MNIST, test split, in the class scenario (or ``--scenario``). Records are saved to
 ``--records`` and reused from there and from the ``--reuse`` folders (e.g. the ``beyond`` sweep's) when one
-has the same data, scenario, seed, training settings and consolidate config (`mygo_nb.nbutil.find_record`),
+has the same data, scenario, seed, training settings and consolidate config (`mygo_nb.book.nbutil.find_record`),
 so the script can be stopped and started again. Prints and writes the accuracy of every task after the last
 one and the average (mean ± std over seeds).
 """
@@ -24,14 +24,14 @@ import argparse
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from mygo_nb.book.nbutil import find_record
 from mygo_nb.config import Profile, TrainConfig
-from mygo_nb.consolidate import ConsolidateConfig
+from mygo_nb.core.scenarios import SCENARIOS
 from mygo_nb.data import Benchmark, load_benchmark
-from mygo_nb.experiment import resolve_device, run
-from mygo_nb.nbutil import find_record
-from mygo_nb.paper import mean_std
-from mygo_nb.results import RunResult, atomic_write_text
-from mygo_nb.scenarios import SCENARIOS
+from mygo_nb.learners.consolidate import ConsolidateConfig
+from mygo_nb.running.experiment import resolve_device, run
+from mygo_nb.running.paper import mean_std
+from mygo_nb.running.records import RunResult, atomic_write_text
 
 
 @dataclass(frozen=True)

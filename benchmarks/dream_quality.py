@@ -5,7 +5,7 @@ Usage (from the repository root, with the project's venv):
     MYGO_DATA=../shared/data python benchmarks/dream_quality.py --seeds 0 1 2 --out results/beyond/dream_quality.md
 
 For each memory kind (the paper's cGAN, the conditional VAE) and seed: one memory per task trained alone at
-the paper's budget (`mygo_nb.memories.fit_memory`: 5 epochs, z_dim 64, one hidden layer of 128), then a
+the paper's budget (`mygo_nb.core.memories.fit_memory`: 5 epochs, z_dim 64, one hidden layer of 128), then a
 fresh net learns all ten classes from dreams alone (`dream_score`, 1000 steps of 128) and classifies the
 real test images among all ten classes. Prints and writes per-task and average accuracy (mean ± std over
 seeds): an upper bound for what a learner keeping no real data can recover in the class scenario.
@@ -20,11 +20,11 @@ from pathlib import Path
 import torch
 
 from mygo_nb.config import PROFILES
+from mygo_nb.core.memories import dream_score, fit_memory
 from mygo_nb.data import load_benchmark
-from mygo_nb.experiment import resolve_device
-from mygo_nb.memories import dream_score, fit_memory
-from mygo_nb.paper import mean_std
-from mygo_nb.results import atomic_write_text
+from mygo_nb.running.experiment import resolve_device
+from mygo_nb.running.paper import mean_std
+from mygo_nb.running.records import atomic_write_text
 
 
 def main() -> None:

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from mygo_nb.config import BENCHMARKS, PROFILES
 from mygo_nb.data import load_benchmark
-from mygo_nb.experiment import resolve_device, run
-from mygo_nb.paper import mean_std
-from mygo_nb.results import RunResult
+from mygo_nb.running.experiment import resolve_device, run
+from mygo_nb.running.paper import mean_std
+from mygo_nb.running.records import RunResult
 
 ALL = [("mygo", "reference"), ("mygo", "paper"), ("finetune", None), ("finetune-multihead", None), ("joint", None)]
 

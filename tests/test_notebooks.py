@@ -51,8 +51,9 @@ def test_notebooks_run_at_quick_size(data_root: Path) -> None:
     if os.environ.get("MYGO_SKIP_NOTEBOOKS"):
         pytest.skip("MYGO_SKIP_NOTEBOOKS is set")
     pytest.importorskip("nbval")
-    env = {**os.environ, "MYGO_PROFILE": "quick", "MYGO_DATA": str(data_root), "PYTHONWARNINGS": "ignore"}
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
+    env = {**os.environ, "MYGO_PROFILE": "quick", "MYGO_DATA": str(data_root), "PYTHONWARNINGS": "ignore",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")]))}
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "nbval_patience", "--nbval-lax",
            "--nbval-sanitize-with", str(NOTEBOOKS / "nbval_sanitize.cfg"), "--nbval-current-env",
            *[str(p) for p in _notebooks()]]
     proc = subprocess.run(cmd, cwd=NOTEBOOKS, env=env, capture_output=True, text=True, timeout=1800)

@@ -17,11 +17,11 @@ plus ``sweep-manifest.json`` (every run of every sweep into that folder, updated
 ``summary.md`` / ``summary.csv`` (mean ± std over seeds beside the paper's numbers) and ``figures/*.png``.
 
 Scenarios: a grid block's ``scenario`` (``task`` — the default and the paper's —, ``domain`` or ``class``;
-`mygo_nb.scenarios`) is injected into the notebook and appears in the run's name, after the profile, only
+`mygo_nb.core.scenarios`) is injected into the notebook and appears in the run's name, after the profile, only
 when it is not ``task``: ``split-mnist__ewc__paper__class__eval-test__seed0``. Task-scenario runs keep the
 names and parameters they had before scenarios existed (``scenario`` is not among them), so their content
 hash changes only with the notebook's cells.
-A method in a scenario it does not support (`mygo_nb.methods.scenarios_for`) is a spec error. When any
+A method in a scenario it does not support (`mygo_nb.learners.check_method`) is a spec error. When any
 result is in another scenario or carries a storage account, ``summary.md`` ends with a section
 "Methods × scenarios": average accuracy per method (rows) and scenario (columns), and the storage per task.
 

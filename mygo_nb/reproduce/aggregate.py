@@ -218,7 +218,7 @@ def scenarios_markdown(groups: Sequence[Group]) -> str:
     ``—`` where not run), then the storage per task of every method and scenario whose runs account for it."""
     lines = ["## Methods × scenarios", "",
              "Average accuracy over all tasks after the last one (%), mean ± sample std over seeds (n = number of "
-             "seeds); — : not run. Scenarios (mygo_nb.scenarios): task = task-incremental (the task is given at "
+             "seeds); — : not run. Scenarios (mygo_nb.core.scenarios): task = task-incremental (the task is given at "
              "test time, the paper's), domain = domain-incremental (one shared head, no task identity), class = "
              "class-incremental (one head over every class seen so far, no task identity).", ""]
     sections: dict[tuple[str, str, str, str], list[Group]] = {}
