@@ -49,7 +49,7 @@ def test_book_builds_strictly_with_zero_warnings_and_every_page() -> None:
     assert not missing, f"no HTML for TOC pages {missing}"
     assert (b.html / "index.html").is_file()
     api = (b.html / "book/api.html").read_text()
-    assert 'id="mygo_nb.metrics.backward_transfer"' in api, "autodoc did not document mygo_nb.metrics"
+    assert 'id="mygo_nb.core.metrics.backward_transfer"' in api, "autodoc did not document mygo_nb.core.metrics"
 
 
 def test_built_pages_load_no_remote_assets() -> None:
