@@ -32,37 +32,41 @@ def encode(fn: Callable[..., Tensor], x: Inputs, batch: int = ENCODE_BATCH) -> T
     return torch.cat(outs)
 
 
-def epoch_loop(n: int, epochs: int, batch_size: int, rng: torch.Generator, step: Callable[[Tensor], Tensor], *,
-               progress: bool = False, desc: str = "train") -> list[list[float]]:
-    """``epochs`` shuffled passes over ``n`` samples in batches of ``batch_size`` indices.
+def epoch_loop(n: int, epochs: int, batch_size: int, rng: torch.Generator,
+               step: Callable[[Tensor], Tensor], *, progress: bool = False,
+               desc: str = "train") -> list[list[float]]:
+    """``epochs`` shuffled passes over ``n`` samples in batches of indices.
 
-    ``step(idx)`` trains on one batch and returns its losses as a 1-d tensor; the result holds, per epoch,
-    the mean of each loss over the epoch's batches. The permutation of every epoch is drawn from ``rng``.
+    ``step(idx)`` trains on one batch and returns its losses as a 1-d tensor; the
+    result holds, per epoch, the mean of each loss over the epoch's batches.
     """
+    if n <= 0 or batch_size <= 0:
+        raise ValueError(f"epoch_loop needs n > 0 and batch_size > 0: {n}, {batch_size}")
     steps = (n + batch_size - 1) // batch_size
     means: list[list[float]] = []
-    with tqdm(total=epochs * steps, desc=desc, disable=not progress, leave=False, unit="batch") as bar:
+    with tqdm(total=epochs * steps, desc=desc, leave=False,
+              disable=not progress) as bar:
         for _ in range(epochs):
             perm = torch.randperm(n, device=rng.device, generator=rng)
-            sums: Tensor | None = None
+            sums = torch.zeros(())
             for s in range(steps):
-                losses = step(perm[s * batch_size:(s + 1) * batch_size]).detach()
-                sums = losses if sums is None else sums + losses
+                sums = sums + step(perm[s * batch_size:(s + 1) * batch_size]).detach()
                 bar.update()
-            means.append((sums / steps).tolist() if sums is not None else [])
+            means.append((sums / steps).tolist())
     return means
 
 
-def sleep_loop(opt: torch.optim.Optimizer, steps: int, loss_fn: Callable[[int], Tensor], *,
-               stop: Callable[[Tensor, int], bool] | None = None, progress: bool = False,
-               desc: str = "sleep") -> Tensor:
-    """Up to ``steps`` optimiser steps on ``loss_fn(step)``; returns the loss of every step run.
+def sleep_loop(opt: torch.optim.Optimizer, steps: int,
+               loss_fn: Callable[[int], Tensor], *,
+               stop: Callable[[Tensor, int], bool] | None = None,
+               progress: bool = False, desc: str = "sleep") -> Tensor:
+    """Up to ``steps`` optimiser steps on ``loss_fn(step)``; returns every loss.
 
-    A loss that needs no gradient is recorded without a step. ``stop(losses, step)`` (an adaptive sleep)
-    may end the loop early, after the step it is called for.
+    A loss that needs no gradient is recorded without a step. ``stop(losses, step)``
+    (an adaptive sleep) may end the loop after the step it is called for.
     """
     losses: Tensor | None = None
-    for step in tqdm(range(steps), desc=desc, disable=not progress, leave=False, unit="step"):
+    for step in tqdm(range(steps), desc=desc, disable=not progress, leave=False):
         opt.zero_grad(set_to_none=True)
         loss = loss_fn(step)
         if loss.requires_grad:

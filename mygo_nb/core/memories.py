@@ -58,14 +58,17 @@ __all__ = [
 class Generator(nn.Module):
     """``G(z, c)``: noise plus a class embedding -> a dream of shape ``out_shape``."""
 
-    def __init__(self, z_dim: int, n_classes: int, out_shape: tuple[int, ...], hidden: int = 128,
-                 squash: bool = True) -> None:
+    def __init__(self, z_dim: int, n_classes: int, out_shape: tuple[int, ...],
+                 hidden: int = 128, squash: bool = True) -> None:
         super().__init__()
-        self.z_dim, self.n_classes, self.out_shape = z_dim, n_classes, tuple(out_shape)
-        out = math.prod(out_shape)
+        self.z_dim, self.n_classes = z_dim, n_classes
+        self.out_shape = tuple(out_shape)
         self.embed = nn.Embedding(n_classes, n_classes)
-        layers: list[nn.Module] = [nn.Linear(z_dim + n_classes, hidden), nn.ReLU(), nn.Linear(hidden, out)]
-        if squash:
+        layers: list[nn.Module] = [
+            nn.Linear(z_dim + n_classes, hidden), nn.ReLU(),
+            nn.Linear(hidden, math.prod(out_shape)),
+        ]
+        if squash:  # images live in [-1, 1]
             layers.append(nn.Tanh())
         self.net = nn.Sequential(*layers)
 
@@ -77,46 +80,53 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """``D(x, c)``: a sample plus a class embedding -> one real/fake logit."""
 
-    def __init__(self, in_shape: tuple[int, ...], n_classes: int, hidden: int = 128) -> None:
+    def __init__(self, in_shape: tuple[int, ...], n_classes: int,
+                 hidden: int = 128) -> None:
         super().__init__()
         self.in_dim = math.prod(in_shape)
         self.embed = nn.Embedding(n_classes, n_classes)
-        self.net = nn.Sequential(nn.Linear(self.in_dim + n_classes, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
+        self.net = nn.Sequential(
+            nn.Linear(self.in_dim + n_classes, hidden), nn.LeakyReLU(0.2),
+            nn.Linear(hidden, 1),
+        )
 
     def forward(self, x: Tensor, c: Tensor) -> Tensor:
-        return self.net(torch.cat([x.reshape(-1, self.in_dim), self.embed(c)], 1))
+        x = x.reshape(-1, self.in_dim)
+        return self.net(torch.cat([x, self.embed(c)], 1))
 
 
-def make_gan(dream_shape: tuple[int, ...], n_classes: int, z_dim: int, hidden: int = 128,
-             device: torch.device | str = "cpu") -> tuple[Generator, Discriminator]:
-    """A fresh (G, D) pair; images (3-d dream shape) get a Tanh output, embeddings a linear one."""
+def make_gan(dream_shape: tuple[int, ...], n_classes: int, z_dim: int,
+             hidden: int = 128, device: torch.device | str = "cpu",
+             ) -> tuple[Generator, Discriminator]:
+    """A fresh (G, D) pair; image dreams (3-d shape) get a Tanh output."""
     squash = len(dream_shape) == 3
-    g = Generator(z_dim, n_classes, dream_shape, hidden, squash=squash).to(device)
-    d = Discriminator(dream_shape, n_classes, hidden).to(device)
-    return g, d
+    g = Generator(z_dim, n_classes, dream_shape, hidden, squash=squash)
+    d = Discriminator(dream_shape, n_classes, hidden)
+    return g.to(device), d.to(device)
 
 
-def gan_step(g: Generator, d: Discriminator, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
-             real: Tensor, labels: Tensor, rng: torch.Generator) -> tuple[Tensor, Tensor]:
-    """One discriminator step then one generator step (non-saturating BCE); returns detached losses.
+def gan_step(g: Generator, d: Discriminator, opt_g: torch.optim.Optimizer,
+             opt_d: torch.optim.Optimizer, real: Tensor, labels: Tensor,
+             rng: torch.Generator) -> tuple[Tensor, Tensor]:
+    """One discriminator step, then one generator step (non-saturating BCE).
 
-    D is trained on a no-grad fake batch; the G step uses fresh noise and skips D's weight gradients.
+    D learns on a no-grad fake batch; the G step draws fresh noise and needs no
+    gradients of D's weights. Returns both losses, detached.
     """
-    n = labels.numel()
-    ones = torch.ones(n, 1, device=real.device)
-    zeros = torch.zeros(n, 1, device=real.device)
-    z = torch.randn(n, g.z_dim, device=real.device, generator=rng)
+    n, device = labels.numel(), real.device
+    ones, zeros = torch.ones(n, 1, device=device), torch.zeros(n, 1, device=device)
+    bce = F.binary_cross_entropy_with_logits
+    z = torch.randn(n, g.z_dim, device=device, generator=rng)
     with torch.no_grad():
         fake = g(z, labels)
     opt_d.zero_grad(set_to_none=True)
-    loss_d = 0.5 * (F.binary_cross_entropy_with_logits(d(real, labels), ones)
-                    + F.binary_cross_entropy_with_logits(d(fake, labels), zeros))
+    loss_d = 0.5 * (bce(d(real, labels), ones) + bce(d(fake, labels), zeros))
     loss_d.backward()
     opt_d.step()
-    z = torch.randn(n, g.z_dim, device=real.device, generator=rng)
+    z = torch.randn(n, g.z_dim, device=device, generator=rng)
     opt_g.zero_grad(set_to_none=True)
-    d.requires_grad_(False)  # the generator step needs no gradients for D's weights
-    loss_g = F.binary_cross_entropy_with_logits(d(g(z, labels), labels), ones)
+    d.requires_grad_(False)
+    loss_g = bce(d(g(z, labels), labels), ones)
     loss_g.backward()
     d.requires_grad_(True)
     opt_g.step()
@@ -130,7 +140,7 @@ def balanced_labels(n: int, n_classes: int, device: torch.device | str = "cpu") 
 
 @dataclass
 class GenerativeMemory:
-    """A task's memory: its trained generator (the discriminator is discarded after the wake)."""
+    """A task's memory: its trained generator (the discriminator is discarded)."""
 
     task: int
     generator: Generator
@@ -141,8 +151,9 @@ class GenerativeMemory:
         return self.generator.n_classes
 
     @torch.no_grad()
-    def dream(self, n: int, rng: torch.Generator | None = None, labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """``n`` dreams and their task-local labels (class-balanced unless ``labels`` is given)."""
+    def dream(self, n: int, rng: torch.Generator | None = None,
+              labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``n`` dreams and their task-local labels (class-balanced by default)."""
         device = next(self.generator.parameters()).device
         if labels is None:
             labels = balanced_labels(n, self.n_classes, device)
@@ -162,50 +173,60 @@ VAE_NOISE = 0.05
 
 
 class VAEEncoder(nn.Module):
-    """``q(z | x, c)``: a sample plus a class embedding -> the mean and log-variance of ``z``."""
+    """``q(z | x, c)``: a sample plus a class embedding -> mean and log-variance."""
 
-    def __init__(self, in_shape: tuple[int, ...], n_classes: int, z_dim: int, hidden: int = 128) -> None:
+    def __init__(self, in_shape: tuple[int, ...], n_classes: int, z_dim: int,
+                 hidden: int = 128) -> None:
         super().__init__()
         self.in_dim, self.z_dim = math.prod(in_shape), z_dim
         self.embed = nn.Embedding(n_classes, n_classes)
-        self.net = nn.Sequential(nn.Linear(self.in_dim + n_classes, hidden), nn.ReLU(), nn.Linear(hidden, 2 * z_dim))
+        self.net = nn.Sequential(
+            nn.Linear(self.in_dim + n_classes, hidden), nn.ReLU(),
+            nn.Linear(hidden, 2 * z_dim),
+        )
 
     def forward(self, x: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
-        h = self.net(torch.cat([x.reshape(-1, self.in_dim), self.embed(c)], 1))
+        x = x.reshape(-1, self.in_dim)
+        h = self.net(torch.cat([x, self.embed(c)], 1))
         return h[:, : self.z_dim], h[:, self.z_dim:]
 
 
 class ConditionalVAE(nn.Module):
-    """An encoder ``q(z | x, c)`` and a decoder ``p(x | z, c)``; the decoder is a `Generator`."""
+    """An encoder ``q(z | x, c)`` and a decoder ``p(x | z, c)`` (a `Generator`)."""
 
     def __init__(self, encoder: VAEEncoder, decoder: Generator) -> None:
         super().__init__()
         self.encoder, self.decoder = encoder, decoder
 
-    def forward(self, x: Tensor, c: Tensor, rng: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        """Reconstruction (one reparameterised sample), mean and log-variance of ``q(z | x, c)``."""
+    def forward(self, x: Tensor, c: Tensor, rng: torch.Generator | None = None,
+                ) -> tuple[Tensor, Tensor, Tensor]:
+        """Reconstruction (one reparameterised sample), mean and log-variance."""
         mu, logvar = self.encoder(x, c)
-        z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, device=mu.device, generator=rng)
+        eps = torch.randn(mu.shape, device=mu.device, generator=rng)
+        z = mu + torch.exp(0.5 * logvar) * eps
         return self.decoder(z, c), mu, logvar
 
 
-def make_vae(dream_shape: tuple[int, ...], n_classes: int, z_dim: int, hidden: int = 128,
-             device: torch.device | str = "cpu") -> ConditionalVAE:
-    """A fresh conditional VAE; as in `make_gan`, images get a Tanh output, embeddings a linear one."""
-    decoder = Generator(z_dim, n_classes, dream_shape, hidden, squash=len(dream_shape) == 3)
-    return ConditionalVAE(VAEEncoder(dream_shape, n_classes, z_dim, hidden), decoder).to(device)
+def make_vae(dream_shape: tuple[int, ...], n_classes: int, z_dim: int,
+             hidden: int = 128, device: torch.device | str = "cpu") -> ConditionalVAE:
+    """A fresh conditional VAE; as in `make_gan`, image dreams get a Tanh output."""
+    squash = len(dream_shape) == 3
+    decoder = Generator(z_dim, n_classes, dream_shape, hidden, squash=squash)
+    encoder = VAEEncoder(dream_shape, n_classes, z_dim, hidden)
+    return ConditionalVAE(encoder, decoder).to(device)
 
 
-def vae_step(vae: ConditionalVAE, opt: torch.optim.Optimizer, real: Tensor, labels: Tensor,
-             rng: torch.Generator) -> tuple[Tensor, Tensor]:
-    """One step on the negative ELBO (Gaussian decoder, standard-normal prior); returns the detached
-    per-sample reconstruction and KL terms.
+def vae_step(vae: ConditionalVAE, opt: torch.optim.Optimizer, real: Tensor,
+             labels: Tensor, rng: torch.Generator) -> tuple[Tensor, Tensor]:
+    """One step on the negative ELBO (Gaussian decoder, standard-normal prior);
+    returns the detached per-sample reconstruction and KL terms.
 
-    The decoder's noise variance is `VAE_NOISE` times the batch's mean per-dimension variance, so the
-    same setting suits pixels in [-1, 1] and the (much smaller) text embeddings.
+    The decoder's noise variance is `VAE_NOISE` times the batch's mean variance per
+    dimension, so one setting suits pixels and the (much smaller) text embeddings.
     """
     recon, mu, logvar = vae(real, labels, rng)
-    noise_var = VAE_NOISE * real.detach().flatten(1).var(0, unbiased=False).mean().clamp_min(1e-8)
+    flat = real.detach().flatten(1)
+    noise_var = VAE_NOISE * flat.var(0, unbiased=False).mean().clamp_min(1e-8)
     rec = (recon - real).flatten(1).pow(2).sum(1).mean() / (2 * noise_var)
     kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)).mean()
     opt.zero_grad(set_to_none=True)
@@ -244,17 +265,20 @@ class MemoryTrainer:
 
 
 class GANTrainer(MemoryTrainer):
-    """A conditional GAN (`make_gan`), both nets trained with Adam at ``lr_fast`` (`gan_step`)."""
+    """A conditional GAN; both nets learn with Adam at ``lr_fast`` (`gan_step`)."""
 
     kind = "gan"
     loss_names = ("d_loss", "g_loss")
 
-    def __init__(self, dream_shape: tuple[int, ...], n_classes: int, cfg: TrainConfig,
-                 device: torch.device | str) -> None:
-        self.g, self.d = make_gan(dream_shape, n_classes, cfg.z_dim, cfg.gan_hidden, device)
-        self.opt_g, self.opt_d = adam(self.g.parameters(), cfg.lr_fast), adam(self.d.parameters(), cfg.lr_fast)
+    def __init__(self, dream_shape: tuple[int, ...], n_classes: int,
+                 cfg: TrainConfig, device: torch.device | str) -> None:
+        self.g, self.d = make_gan(dream_shape, n_classes, cfg.z_dim,
+                                  cfg.gan_hidden, device)
+        self.opt_g = adam(self.g.parameters(), cfg.lr_fast)
+        self.opt_d = adam(self.d.parameters(), cfg.lr_fast)
 
-    def step(self, real: Tensor, labels: Tensor, rng: torch.Generator) -> tuple[Tensor, Tensor]:
+    def step(self, real: Tensor, labels: Tensor,
+             rng: torch.Generator) -> tuple[Tensor, Tensor]:
         return gan_step(self.g, self.d, self.opt_g, self.opt_d, real, labels, rng)
 
     def memory(self, task: int) -> GenerativeMemory:
@@ -262,17 +286,18 @@ class GANTrainer(MemoryTrainer):
 
 
 class VAETrainer(MemoryTrainer):
-    """A conditional VAE (`make_vae`) trained with Adam at ``lr_fast`` (`vae_step`); its decoder dreams."""
+    """A conditional VAE, trained with Adam at ``lr_fast`` (`vae_step`)."""
 
     kind = "vae"
     loss_names = ("recon_loss", "kl")
 
-    def __init__(self, dream_shape: tuple[int, ...], n_classes: int, cfg: TrainConfig,
-                 device: torch.device | str) -> None:
+    def __init__(self, dream_shape: tuple[int, ...], n_classes: int,
+                 cfg: TrainConfig, device: torch.device | str) -> None:
         self.vae = make_vae(dream_shape, n_classes, cfg.z_dim, cfg.gan_hidden, device)
         self.opt = adam(self.vae.parameters(), cfg.lr_fast)
 
-    def step(self, real: Tensor, labels: Tensor, rng: torch.Generator) -> tuple[Tensor, Tensor]:
+    def step(self, real: Tensor, labels: Tensor,
+             rng: torch.Generator) -> tuple[Tensor, Tensor]:
         return vae_step(self.vae, self.opt, real, labels, rng)
 
     def memory(self, task: int) -> GenerativeMemory:

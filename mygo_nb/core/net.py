@@ -42,16 +42,15 @@ class BagEmbed(nn.Module):
 class NeocortexNet(nn.Module):
     """Extractor (``embed`` then ``trunk``) and a growing list of task ``heads``."""
 
-    def __init__(self, embed: nn.Module, trunk: nn.Module, dream_shape: tuple[int, ...], n_out: int = 2) -> None:
+    def __init__(self, embed: nn.Module, trunk: nn.Module,
+                 dream_shape: tuple[int, ...], n_out: int = 2) -> None:
         super().__init__()
-        self.embed = embed
-        self.trunk = trunk
+        self.embed, self.trunk = embed, trunk
         self.heads = nn.ModuleList()
-        self.dream_shape = dream_shape
-        self.n_out = n_out
+        self.dream_shape, self.n_out = dream_shape, n_out
 
     def add_head(self, n_out: int | None = None) -> nn.Linear:
-        """Append a fresh ``Linear(256, n_out)`` head on the trunk's device and return it."""
+        """Append a fresh ``Linear(256, n_out)`` head (on the trunk's device)."""
         device = next(self.trunk.parameters()).device
         head = nn.Linear(FEATURE_DIM, n_out or self.n_out).to(device)
         self.heads.append(head)
@@ -65,7 +64,7 @@ class NeocortexNet(nn.Module):
         return self.heads[task](self.features(inputs))
 
     def dream_forward(self, dreams: Tensor, task: int) -> Tensor:
-        """Logits of head ``task`` for samples that live in the dream space (after ``embed``)."""
+        """Logits of head ``task`` for dreams (samples that live after ``embed``)."""
         return self.heads[task](self.trunk(dreams))
 
 
@@ -76,8 +75,9 @@ def make_image_net() -> NeocortexNet:
         nn.Conv2d(16, 32, kernel_size=3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Flatten(), nn.Linear(32 * 7 * 7, FEATURE_DIM),
     )
-    # channels_last runs the same convolutions about 3x faster on CPU (and well on GPUs)
-    return NeocortexNet(nn.Identity(), trunk, (1, 28, 28)).to(memory_format=torch.channels_last)
+    net = NeocortexNet(nn.Identity(), trunk, (1, 28, 28))
+    # channels_last runs the same convolutions about 3x faster on a CPU
+    return net.to(memory_format=torch.channels_last)
 
 
 def make_text_net(vocab_size: int) -> NeocortexNet:
@@ -98,10 +98,12 @@ def make_net(modality: str, vocab_size: int | None = None) -> NeocortexNet:
 
 
 def extractor_parameters(net: NeocortexNet) -> list[nn.Parameter]:
+    """The extractor's weights: ``embed``'s, then ``trunk``'s."""
     return [*net.embed.parameters(), *net.trunk.parameters()]
 
 
 def set_extractor_trainable(net: NeocortexNet, trainable: bool) -> None:
+    """Freeze (``False``) or unfreeze (``True``) the extractor; heads are untouched."""
     for p in extractor_parameters(net):
         p.requires_grad_(trainable)
 

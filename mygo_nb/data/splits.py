@@ -52,31 +52,34 @@ def validate_class_split(split: Sequence[Sequence[int]], n_classes: int) -> tupl
     return tuple(out)
 
 
-def class_index(y: Tensor, classes: Sequence[int], max_per_class: int | None) -> tuple[Tensor, Tensor]:
-    """Indices of the samples of ``classes`` (file order, optionally the first N per class) and local labels."""
+def class_index(y: Tensor, classes: Sequence[int],
+                max_per_class: int | None) -> tuple[Tensor, Tensor]:
+    """Indices of the samples of ``classes`` in file order (optionally only the first
+    ``max_per_class`` of each class) and their task-local labels ``0..len(classes)-1``."""
     parts, local = [], []
     for j, c in enumerate(classes):
-        idx = torch.nonzero(y == c).flatten()
-        if max_per_class is not None:
-            idx = idx[:max_per_class]
+        idx = torch.nonzero(y == c).flatten()[:max_per_class]
         parts.append(idx)
         local.append(torch.full_like(idx, j))
     idx, loc = torch.cat(parts), torch.cat(local)
-    order = torch.argsort(idx)  # keep file order across classes
+    order = torch.argsort(idx)  # keep the file order across classes
     return idx[order], loc[order]
 
 
-def build_tasks(xtr: Inputs, ytr: Tensor, xte: Inputs, yte: Tensor, split: Sequence[Sequence[int]],
-                 class_names: Sequence[str], max_train_per_class: int | None) -> list[Task]:
+def build_tasks(xtr: Inputs, ytr: Tensor, xte: Inputs, yte: Tensor,
+                split: Sequence[Sequence[int]], class_names: Sequence[str],
+                max_train_per_class: int | None) -> list[Task]:
+    """One `Task` per entry of the class ``split``, with its train and test subsets."""
     tasks = []
     for i, classes in enumerate(split):
         itr, ltr = class_index(ytr, classes, max_train_per_class)
         ite, lte = class_index(yte, classes, None)
         if len(itr) == 0 or len(ite) == 0:
-            raise DataError(f"task {i + 1} (classes {list(classes)}) has no samples in the "
-                            f"{'train' if len(itr) == 0 else 'test'} split")
-        tasks.append(Task(i, tuple(classes), tuple(class_names[c] for c in classes),
-                          TaskData(subset(xtr, itr), ltr), TaskData(subset(xte, ite), lte)))
+            empty = "train" if len(itr) == 0 else "test"
+            raise DataError(f"task {i + 1} (classes {list(classes)}) has no {empty} samples")
+        names = tuple(class_names[c] for c in classes)
+        train, test = TaskData(subset(xtr, itr), ltr), TaskData(subset(xte, ite), lte)
+        tasks.append(Task(i, tuple(classes), names, train, test))
     return tasks
 
 
@@ -101,7 +104,8 @@ def benchmark_from_tensors(xtr: Tensor, ytr: Tensor, xte: Tensor, yte: Tensor,
 
 
 def images_to_tensor(data: Tensor) -> Tensor:
-    """uint8 ``(N, 28, 28)`` -> float ``(N, 1, 28, 28)`` in [-1, 1], as ToTensor()+Normalize(0.5, 0.5)."""
+    """uint8 ``(N, 28, 28)`` -> float ``(N, 1, 28, 28)`` in [-1, 1], the reference
+    code's ``ToTensor()`` then ``Normalize((0.5,), (0.5,))``."""
     return data.unsqueeze(1).float().div_(255.0).sub_(PIXEL_MEAN).div_(PIXEL_STD)
 
 

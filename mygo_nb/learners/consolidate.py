@@ -247,53 +247,56 @@ def shared_head_sleep(student: NeocortexNet, teachers: dict[int, NeocortexNet], 
     return log.finish(losses, [-1] * len(losses), t0, sum(counts) + n_real)  # every step dreams of every task
 
 
-def consolidating_sleep(student: NeocortexNet, teachers: dict[int, NeocortexNet],
-                        memories: list[GenerativeMemory], cfg: TrainConfig, options: ConsolidateConfig,
-                        rng: torch.Generator, host_rng: torch.Generator, *, real: TaskData | None = None,
-                        progress: bool = False, desc: str = "sleep") -> ConsolidateSleepLog:
-    """Up to ``cfg.sleep_steps`` distillation steps into ``student`` (Adam at ``lr_slow``, every parameter).
+def _add_real(student: NeocortexNet, teacher: NeocortexNet, real: TaskData, n: int,
+              rng: torch.Generator, f_s: Tensor, f_t: Tensor) -> tuple[Tensor, Tensor]:
+    """Append both nets' features of ``n`` random real inputs (through ``embed``) to a batch's."""
+    idx = torch.randint(len(real), (n,), device=f_s.device, generator=rng)
+    xb = take(real.x, idx)
+    f_s = torch.cat([f_s, student.features(xb)])
+    with torch.no_grad():
+        f_t = torch.cat([f_t, teacher.features(xb)])
+    return f_s, f_t
 
-    Each step picks a memory uniformly and draws a class-balanced batch of its dreams; the teacher is
-    ``teachers[memory.task]`` and the loss is the MSE between the student's and the teacher's logits on
-    that task's head, plus ``options.feature_weight`` times the MSE of their trunk features. With
-    ``options.real_fraction`` and ``real``, that share of the batch is real inputs drawn from ``real``
-    (through the whole net, ``embed`` included). With ``options.patience``, the sleep ends early when the
-    windowed mean loss stops improving.
+
+def consolidating_sleep(
+    student: NeocortexNet, teachers: dict[int, NeocortexNet],
+    memories: list[GenerativeMemory], cfg: TrainConfig, options: ConsolidateConfig,
+    rng: torch.Generator, host_rng: torch.Generator, *, real: TaskData | None = None,
+    progress: bool = False, desc: str = "sleep",
+) -> ConsolidateSleepLog:
+    """Up to ``cfg.sleep_steps`` steps of distillation into every weight of ``student``.
+
+    Each step picks a memory uniformly and draws a class-balanced batch of its dreams.
+    Their teacher is ``teachers[memory.task]`` (the hippocampal copy for the new task,
+    the pre-wake net for the old ones); the loss is the MSE of the two nets' logits on
+    the dreamed task's head, plus the options' feature MSE; ``real`` inputs may join.
     """
-    t0 = time.perf_counter()
-    log = ConsolidateSleepLog(budget=cfg.sleep_steps)
+    t0, log = time.perf_counter(), ConsolidateSleepLog(budget=cfg.sleep_steps)
     if cfg.sleep_steps == 0 or not memories:
         return log
     student.requires_grad_(True)
     opt = adam(student.parameters(), cfg.lr_slow)
-    device = next(student.parameters()).device
-    bs = cfg.batch_size
-    n_real = _n_real(options, real, bs)
-    n_dream = bs - n_real
-    choices = torch.randint(len(memories), (cfg.sleep_steps,), generator=host_rng).tolist()
-    labels = {m.n_classes: balanced_labels(n_dream, m.n_classes, device) for m in memories}
-    student.train()
+    n_real = _n_real(options, real, cfg.batch_size)
+    n_dream, steps = cfg.batch_size - n_real, cfg.sleep_steps
+    choices = torch.randint(len(memories), (steps,), generator=host_rng).tolist()
 
     def distil(step: int) -> Tensor:
-        mem = memories[choices[step]]
-        teacher = teachers[mem.task]
-        dreams, _ = mem.dream(n_dream, rng, labels[mem.n_classes])
+        memory = memories[choices[step]]
+        teacher, head = teachers[memory.task], memory.task
+        dreams, _ = memory.dream(n_dream, rng)
         f_s = student.trunk(dreams)
         with torch.no_grad():
             f_t = teacher.trunk(dreams)
-        if n_real:
-            idx = torch.randint(len(real), (n_real,), device=device, generator=rng)  # type: ignore[arg-type]
-            xb = take(real.x, idx)  # type: ignore[union-attr]
-            f_s = torch.cat([f_s, student.features(xb)])
-            with torch.no_grad():
-                f_t = torch.cat([f_t, teacher.features(xb)])
-        loss = F.mse_loss(student.heads[mem.task](f_s), teacher.heads[mem.task](f_t))
+        if n_real:  # real inputs of the new task join the batch
+            f_s, f_t = _add_real(student, teacher, real, n_real, rng, f_s, f_t)
+        loss = F.mse_loss(student.heads[head](f_s), teacher.heads[head](f_t))
         if options.feature_weight:
             loss = loss + options.feature_weight * F.mse_loss(f_s, f_t)
         return loss
 
-    losses = sleep_loop(opt, cfg.sleep_steps, distil, stop=Patience(options), progress=progress, desc=desc)
-    return log.finish(losses, [memories[c].task for c in choices], t0, bs)
+    stop = Patience(options)
+    losses = sleep_loop(opt, steps, distil, stop=stop, progress=progress, desc=desc)
+    return log.finish(losses, [memories[c].task for c in choices], t0, cfg.batch_size)
 
 
 # --------------------------------------------------------------------------------------------------

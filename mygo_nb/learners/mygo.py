@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from ..config import TrainConfig
 from ..core.context import RunContext
 from ..core.loops import FeatureCache, encode, epoch_loop, sleep_loop
-from ..core.memories import GenerativeMemory, balanced_labels, memory_trainer
+from ..core.memories import GenerativeMemory, memory_trainer
 from ..core.net import (
     FEATURE_DIM,
     NeocortexNet,
@@ -41,7 +41,7 @@ from ..data import Benchmark, Task, TokenBags
 from ..errors import ConfigError
 from .base import Learner, register
 
-__all__ = ["MyGO", "MyGOConfig", "SleepLog", "WakeLog", "sleep", "wake"]
+__all__ = ["MyGO", "MyGOConfig", "SleepLog", "WakeLog", "paper_wake", "reference_wake", "sleep", "wake"]
 
 
 @dataclass
@@ -65,22 +65,23 @@ class SleepLog:
     samples: int = 0
 
 
-def wake(net: NeocortexNet, task: Task, head: nn.Module, cfg: TrainConfig, rng: torch.Generator, *,
-         progress: bool = False, desc: str = "wake",
-         cache: FeatureCache | None = None) -> tuple[GenerativeMemory, WakeLog]:
-    """Train ``head`` on the frozen extractor's features of ``task`` and a fresh cGAN on its dream-space data.
+def wake(
+    net: NeocortexNet, task: Task, head: nn.Module, cfg: TrainConfig,
+    rng: torch.Generator, *, progress: bool = False, desc: str = "wake",
+    cache: FeatureCache | None = None,
+) -> tuple[GenerativeMemory, WakeLog]:
+    """Train ``head`` on the frozen extractor's features of ``task`` while a fresh cGAN
+    learns the task's dream-space data; return the task's memory and the log.
 
-    ``head`` may be one of ``net.heads`` (the reference code) or a separate hippocampal head (the paper).
-    Returns the task's generative memory and the log. With a ``cache``, the task's training features
-    are stored under ``(task.index, "train")`` for later evaluation.
+    ``head`` is one of ``net.heads`` (the reference code) or a separate hippocampal
+    head (the paper). A ``cache`` keeps the task's features for the evaluation.
     """
     if not extractor_is_frozen(net):
-        raise RuntimeError("wake() expects a frozen extractor; call set_extractor_trainable(net, False)")
-    t0 = time.perf_counter()
-    data, was_training = task.train, net.training
-    net.eval()
-    real = encode(net.embed, data.x) if isinstance(data.x, TokenBags) else data.x  # dream-space data
-    feats = encode(net.trunk, real)  # computed once: the extractor does not learn in the wake
+        raise RuntimeError("wake() expects a frozen extractor")
+    t0, data = time.perf_counter(), task.train
+    # the dream space: images as they are, texts after the EmbeddingBag
+    real = encode(net.embed, data.x) if isinstance(data.x, TokenBags) else data.x
+    feats = encode(net.trunk, real)  # once: the extractor does not learn in the wake
     if cache is not None:
         cache.put(net, (task.index, "train"), feats)
     gan = memory_trainer("gan", net.dream_shape, task.n_classes, cfg, data.y.device)
@@ -95,10 +96,10 @@ def wake(net: NeocortexNet, task: Task, head: nn.Module, cfg: TrainConfig, rng: 
         d_loss, g_loss = gan.step(real[idx], y, rng)
         return torch.stack([loss.detach(), d_loss, g_loss])
 
-    means = epoch_loop(len(data), cfg.wake_epochs, cfg.batch_size, rng, step, progress=progress, desc=desc)
-    net.train(was_training)
+    n, epochs, batch = len(data), cfg.wake_epochs, cfg.batch_size
+    means = epoch_loop(n, epochs, batch, rng, step, progress=progress, desc=desc)
     head_loss, d_loss, g_loss = (list(col) for col in zip(*means, strict=True))
-    log = WakeLog(head_loss, d_loss, g_loss, time.perf_counter() - t0, cfg.wake_epochs * len(data))
+    log = WakeLog(head_loss, d_loss, g_loss, time.perf_counter() - t0, epochs * n)
     return gan.memory(task.index), log
 
 
@@ -107,39 +108,65 @@ def _same_extractor(a: NeocortexNet, b: NeocortexNet) -> bool:
     return len(pa) == len(pb) and all(torch.equal(x, y) for x, y in zip(pa, pb, strict=True))
 
 
-def sleep(student: NeocortexNet, teacher: NeocortexNet, memories: Sequence[GenerativeMemory], cfg: TrainConfig,
-          rng: torch.Generator, host_rng: torch.Generator, *, progress: bool = False,
-          desc: str = "sleep") -> SleepLog:
-    """``cfg.sleep_steps`` distillation steps from ``teacher`` into ``student`` on dreams.
+def sleep(
+    student: NeocortexNet, teacher: NeocortexNet,
+    memories: Sequence[GenerativeMemory], cfg: TrainConfig,
+    rng: torch.Generator, host_rng: torch.Generator, *,
+    progress: bool = False, desc: str = "sleep",
+) -> SleepLog:
+    """``cfg.sleep_steps`` steps of distillation from ``teacher`` into ``student``.
 
-    Each step picks a memory uniformly, draws a class-balanced batch of dreams and minimises
-    ``MSE(student logits, teacher logits)`` on that memory's task head; Adam at ``lr_slow`` updates
-    every student parameter that requires grad. When the student's extractor is frozen and equal to the
-    teacher's, both nets' features are the same numbers, so they are computed once.
+    Each step picks a memory uniformly, draws a class-balanced batch of its dreams and
+    minimises the MSE between the student's and the teacher's logits of that memory's
+    task head; Adam at ``lr_slow`` updates every trainable weight of the student.
     """
-    t0 = time.perf_counter()
-    if cfg.sleep_steps == 0 or not memories:
+    t0, steps, batch = time.perf_counter(), cfg.sleep_steps, cfg.batch_size
+    if steps == 0 or not memories:
         return SleepLog()
     opt = adam([p for p in student.parameters() if p.requires_grad], cfg.lr_slow)
+    # a frozen student extractor equal to the teacher's gives the same features
     shared = extractor_is_frozen(student) and _same_extractor(student, teacher)
-    device = next(student.parameters()).device
-    choices = torch.randint(len(memories), (cfg.sleep_steps,), generator=host_rng).tolist()
-    labels = {m.n_classes: balanced_labels(cfg.batch_size, m.n_classes, device) for m in memories}
-    student.train()
-    teacher.eval()
+    choices = torch.randint(len(memories), (steps,), generator=host_rng).tolist()
 
     def distil(step: int) -> Tensor:
-        mem = memories[choices[step]]
-        dreams, _ = mem.dream(cfg.batch_size, rng, labels[mem.n_classes])
+        memory = memories[choices[step]]
+        dreams, _ = memory.dream(batch, rng)
         with torch.no_grad():
             f_t = teacher.trunk(dreams)
-            t_logits = teacher.heads[mem.task](f_t)
+            t_logits = teacher.heads[memory.task](f_t)
         f_s = f_t if shared else student.trunk(dreams)
-        return F.mse_loss(student.heads[mem.task](f_s), t_logits)
+        return F.mse_loss(student.heads[memory.task](f_s), t_logits)
 
-    losses = sleep_loop(opt, cfg.sleep_steps, distil, progress=progress, desc=desc)
-    return SleepLog(losses.tolist(), [memories[c].task for c in choices], time.perf_counter() - t0,
-                    cfg.sleep_steps * cfg.batch_size)
+    losses = sleep_loop(opt, steps, distil, progress=progress, desc=desc)
+    dreamed = [memories[c].task for c in choices]
+    return SleepLog(losses.tolist(), dreamed, time.perf_counter() - t0, steps * batch)
+
+
+def reference_wake(
+    net: NeocortexNet, task: Task, ctx: RunContext, cache: FeatureCache | None = None
+) -> tuple[GenerativeMemory, NeocortexNet, WakeLog]:
+    """The public code's wake: the student's own new head learns the task, and the
+    teacher is a copy of the student (so the sleep's loss is exactly 0)."""
+    head = net.add_head(task.n_classes)
+    memory, log = wake(net, task, head, ctx.cfg, ctx.rng, progress=ctx.progress,
+                       desc=ctx.desc(task, "wake"), cache=cache)
+    return memory, copy.deepcopy(net), log
+
+
+def paper_wake(
+    net: NeocortexNet, task: Task, ctx: RunContext, cache: FeatureCache | None = None
+) -> tuple[GenerativeMemory, NeocortexNet, WakeLog]:
+    """The paper's wake: a separate hippocampal head learns the task; the teacher
+    carries it, the student gets a fresh head and a trainable extractor."""
+    device = next(net.parameters()).device
+    hippocampal = nn.Linear(FEATURE_DIM, task.n_classes).to(device)
+    memory, log = wake(net, task, hippocampal, ctx.cfg, ctx.rng, progress=ctx.progress,
+                       desc=ctx.desc(task, "wake"), cache=cache)
+    net.add_head(task.n_classes)  # the student's head for the task: fresh
+    teacher = copy.deepcopy(net)
+    teacher.heads[task.index].load_state_dict(hippocampal.state_dict())
+    set_extractor_trainable(net, True)  # the whole student learns in the sleep
+    return memory, teacher, log
 
 
 @dataclass(frozen=True)
@@ -166,23 +193,12 @@ class MyGO(Learner):
         self.cache = FeatureCache()
 
     def learn(self, task: Task) -> dict[str, Any]:  # type: ignore[override]
-        ctx, net, cfg = self.ctx, self.net, self.ctx.cfg
+        ctx, net = self.ctx, self.net
         set_extractor_trainable(net, False)
-        if self.config.hippocampal_head:  # the paper: a separate head learns the task in the wake
-            hippocampal = nn.Linear(FEATURE_DIM, task.n_classes).to(next(net.parameters()).device)
-            memory, wlog = wake(net, task, hippocampal, cfg, ctx.rng, progress=ctx.progress,
-                                desc=ctx.desc(task, "wake"), cache=self.cache)
-            net.add_head(task.n_classes)  # the student's fresh head for the task
-            teacher = copy.deepcopy(net)
-            teacher.heads[task.index].load_state_dict(hippocampal.state_dict())
-            set_extractor_trainable(net, True)
-        else:  # the reference code: the wake trains the student's own head, the teacher is its copy
-            head = net.add_head(task.n_classes)
-            memory, wlog = wake(net, task, head, cfg, ctx.rng, progress=ctx.progress, desc=ctx.desc(task, "wake"),
-                                cache=self.cache)
-            teacher = copy.deepcopy(net)
+        wake_phase = paper_wake if self.config.hippocampal_head else reference_wake
+        memory, teacher, wlog = wake_phase(net, task, ctx, self.cache)
         self.memories.append(memory)
-        slog = sleep(net, teacher, self.memories, cfg, ctx.rng, ctx.host_rng, progress=ctx.progress,
+        slog = sleep(net, teacher, self.memories, ctx.cfg, ctx.rng, ctx.host_rng, progress=ctx.progress,
                      desc=ctx.desc(task, "sleep"))
         set_extractor_trainable(net, False)
         return {
