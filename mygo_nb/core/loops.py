@@ -41,7 +41,7 @@ def epoch_loop(n: int, epochs: int, batch_size: int, rng: torch.Generator,
     result holds, per epoch, the mean of each loss over the epoch's batches.
     """
     if n <= 0 or batch_size <= 0:
-        raise ValueError(f"epoch_loop needs n > 0 and batch_size > 0: {n}, {batch_size}")
+        raise ValueError(f"epoch_loop needs n > 0, batch_size > 0: {n}, {batch_size}")
     steps = (n + batch_size - 1) // batch_size
     means: list[list[float]] = []
     with tqdm(total=epochs * steps, desc=desc, leave=False,

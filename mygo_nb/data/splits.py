@@ -55,7 +55,7 @@ def validate_class_split(split: Sequence[Sequence[int]], n_classes: int) -> tupl
 def class_index(y: Tensor, classes: Sequence[int],
                 max_per_class: int | None) -> tuple[Tensor, Tensor]:
     """Indices of the samples of ``classes`` in file order (optionally only the first
-    ``max_per_class`` of each class) and their task-local labels ``0..len(classes)-1``."""
+    ``max_per_class`` of each class) and their task-local labels ``0, 1, ...``."""
     parts, local = [], []
     for j, c in enumerate(classes):
         idx = torch.nonzero(y == c).flatten()[:max_per_class]
@@ -76,7 +76,8 @@ def build_tasks(xtr: Inputs, ytr: Tensor, xte: Inputs, yte: Tensor,
         ite, lte = class_index(yte, classes, None)
         if len(itr) == 0 or len(ite) == 0:
             empty = "train" if len(itr) == 0 else "test"
-            raise DataError(f"task {i + 1} (classes {list(classes)}) has no {empty} samples")
+            what = f"task {i + 1} (classes {list(classes)})"
+            raise DataError(f"{what} has no {empty} samples")
         names = tuple(class_names[c] for c in classes)
         train, test = TaskData(subset(xtr, itr), ltr), TaskData(subset(xte, ite), lte)
         tasks.append(Task(i, tuple(classes), names, train, test))
