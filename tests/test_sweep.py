@@ -1,6 +1,7 @@
-"""Sweeps (mygo_nb.reproduce): spec expansion and naming; real papermill runs of notebooks/run_one.ipynb on a tiny
-AG News-format data set with the local and the Dask executor (a real LocalCluster on 127.0.0.1); the sweep
-machinery (failures, dry runs, kill/restart, stopping, concurrent sweeps, presets through the CLI) on
+"""Sweeps (mygo_nb.reproduce): spec expansion and naming; real papermill runs of run_one.ipynb (shipped in the
+package: mygo_nb/reproduce/notebooks/) on a tiny AG News-format data set with the local and the Dask executor (a
+real LocalCluster on 127.0.0.1); the sweep machinery (failures, dry runs, kill/restart, stopping, concurrent
+sweeps, presets through the CLI) on
 tests/sweep_stub.ipynb, a notebook with run_one's parameters that writes a canned record without training; and
 the aggregation arithmetic on synthetic RunResult records."""
 
@@ -25,12 +26,12 @@ from mygo_nb.learners import check_method
 from mygo_nb.reproduce.aggregate import scenarios_markdown
 from mygo_nb.reproduce.cli import main
 from mygo_nb.reproduce.execute import run_sweep
-from mygo_nb.reproduce.spec import MANIFEST, expand_spec, load_spec, notebook_digest, preset_names
+from mygo_nb.reproduce.spec import MANIFEST, expand_spec, load_spec, notebook_digest, packaged_notebook, preset_names
 from mygo_nb.reproduce.summary import aggregate
 from mygo_nb.running.records import RunResult
 
 REPO = Path(__file__).resolve().parent.parent
-RUN_ONE = REPO / "notebooks" / "run_one.ipynb"
+RUN_ONE = packaged_notebook()
 #: run_one's parameters, a canned RunResult derived from them, no data loaded, no training (see the notebook)
 STUB = Path(__file__).resolve().parent / "sweep_stub.ipynb"
 WORDS = {1: "war government election minister embassy troops", 2: "game team season coach league score",

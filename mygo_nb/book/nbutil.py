@@ -12,7 +12,7 @@ from ..learners.base import config_dict
 from ..running.experiment import run
 from ..running.records import RunResult
 
-__all__ = ["find_record", "run_or_load", "show_path"]
+__all__ = ["find_record", "records_note", "run_or_load", "show_path"]
 
 
 def show_path(path: str | os.PathLike[str], base: str | os.PathLike[str] | None = None) -> str:
@@ -61,10 +61,26 @@ def find_record(records_dir: str | os.PathLike[str] | None, bench: Benchmark, me
     return None
 
 
+def records_note(records_dir: str | os.PathLike[str] | None) -> str:
+    """One line for a notebook that reuses saved run records (notebooks 05-09): where they come from, or that
+    there are none here and every run trains (on Colab, or next to an installed wheel, the repository's
+    ``results/`` folder is absent; `run_or_load` then trains)."""
+    if records_dir is None:
+        return "saved run records: off (records_dir = None), every run trains here"
+    folder = Path(records_dir)
+    n = sum(1 for _ in folder.rglob("*.json")) if folder.is_dir() else 0
+    if n == 0:
+        return f"saved run records: none at {show_path(folder)}, every run trains here"
+    files = "1 JSON file" if n == 1 else f"{n} JSON files"
+    return (f"saved run records: {files} under {show_path(folder)}; a run whose configuration and data match "
+            "one exactly is loaded from it (marked 'saved record'), any other run trains")
+
+
 def run_or_load(bench: Benchmark, method: str, variant: str | None, profile: Profile, *, seed: int = 0,
                 eval_on: str = "test", records_dir: str | os.PathLike[str] | None = None,
                 progress: bool = True, scenario: str = "task") -> tuple[RunResult, bool]:
-    """The saved record of this run from ``records_dir`` if there is one (notebook 06), else a fresh `run`.
+    """The saved record of this run from ``records_dir`` if there is one (notebook 06), else a fresh `run`
+    (also when ``records_dir`` is None or does not exist, e.g. on Colab; `records_note` says which).
 
     Returns the record and whether it was loaded. Records written by ``python -m mygo_nb paper-table
     --out-dir DIR`` are found by their content (benchmark, method, variant, seed, split, configuration).

@@ -6,8 +6,8 @@ Modules: `spec` (presets and spec files -> runs), `execute` (papermill, local or
 ``python -m mygo_nb reproduce paper --out results/paper`` (or the console script ``mygo-reproduce``)
 expands a sweep — a named preset (``quick``, ``paper``, ``beyond``: JSON files in
 ``mygo_nb/reproduce/presets/``) or a spec file of the same shape (JSON, or YAML) — into runs, executes each
-run's notebook (by default ``notebooks/run_one.ipynb``) with papermill, and writes, per run, named from its
-parameters::
+run's notebook (by default ``run_one.ipynb``, shipped in ``mygo_nb/reproduce/notebooks/``, so it works from an
+installed wheel and any folder) with papermill, and writes, per run, named from its parameters::
 
     split-mnist__mygo-reference__paper__eval-train__seed0.ipynb       the executed notebook
     split-mnist__mygo-reference__paper__eval-train__seed0.json        its RunResult

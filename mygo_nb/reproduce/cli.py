@@ -15,7 +15,7 @@ from ..config import BENCHMARKS, EVAL_SPLITS
 from ..errors import ConfigError, DataError
 from ..learners import PLUGINS_VARIABLE, load_plugins
 from .execute import completed_record, rekey, run_sweep
-from .spec import SIDECAR, RunSpec, dedupe, expand_spec, load_spec, preset_names, read_json
+from .spec import SIDECAR, RunSpec, dedupe, expand_spec, load_spec, preset_names, read_json, resolve_notebook
 from .summary import aggregate
 
 __all__ = ["add_arguments", "main", "preload_plugins", "run_cli"]
@@ -68,7 +68,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-on", action="append", choices=EVAL_SPLITS, default=None,
                    help="keep only runs evaluated on this split (repeatable)")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="override the seeds of every grid block")
-    p.add_argument("--notebook", default=None, help="execute this notebook instead of the spec's")
+    p.add_argument("--notebook", default=None,
+                   help="execute this notebook instead of the spec's (default: the packaged run_one.ipynb)")
     p.add_argument("--kernel", default=None, help="Jupyter kernel name (default: the notebook's)")
     p.add_argument("--timeout", type=float, default=None, help="per-cell execution timeout in seconds")
     p.add_argument("--dry-run", action="store_true", help="list the runs and whether each is done; run nothing")
@@ -80,8 +81,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--deterministic", action="store_true",
                    help="deterministic algorithms in every run (GPU runs of one seed then give equal numbers)")
     p.add_argument("--rekey", default=None, metavar="NOTEBOOK",
-                   help="migrate --out after a change to NOTEBOOK that does not change what runs compute: its done "
-                        "runs get their new content hash and are reused")
+                   help="migrate --out after a change to NOTEBOOK (a path, or run_one.ipynb: the packaged one) that "
+                        "does not change what runs compute: its done runs get their new content hash and are reused")
     add_plugin_argument(p)
 
 
@@ -109,7 +110,8 @@ def run_cli(args: argparse.Namespace) -> int:
     if args.rekey:
         if not out.is_dir():
             raise ConfigError(f"--out {out} is not a folder of results")
-        print(f"rekeyed {rekey(out, args.rekey)} completed runs of {Path(args.rekey).name} in {out}")
+        notebook = resolve_notebook(args.rekey)
+        print(f"rekeyed {rekey(out, notebook)} completed runs of {Path(notebook).name} in {out}")
         return 0
     if args.aggregate_only:
         if not out.is_dir():

@@ -18,14 +18,15 @@ from ..errors import ConfigError, check_choice
 from ..learners import check_method
 
 __all__ = ["DEFAULT_NOTEBOOK", "GRID_KEYS", "MANIFEST", "SIDECAR", "RunSpec", "dedupe", "expand_spec", "load_spec",
-           "notebook_digest", "preset_names", "read_json"]
+           "notebook_digest", "packaged_notebook", "preset_names", "read_json", "resolve_notebook"]
 
 GRID_KEYS = ("notebook", "benchmark", "method", "profile", "seed", "device", "data_root", "eval_on", "scenario",
              "deterministic")
-DEFAULT_NOTEBOOK = "notebooks/run_one.ipynb"
+#: The notebook a grid block without ``notebook`` runs: shipped inside the package (``mygo_nb/reproduce/notebooks/``,
+#: the book's appendix page too), so sweeps work from an installed wheel and from any folder.
+DEFAULT_NOTEBOOK = "run_one.ipynb"
 MANIFEST = "sweep-manifest.json"
 SIDECAR = ".sweep.json"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 # --------------------------------------------------------------------------------------------- specs
@@ -93,8 +94,13 @@ def notebook_digest(path: str | os.PathLike[str]) -> str:
     return hashlib.sha256(json.dumps(cells).encode()).hexdigest()
 
 
+def packaged_notebook(name: str = DEFAULT_NOTEBOOK) -> Path:
+    """A notebook shipped with the package (``mygo_nb/reproduce/notebooks/NAME``), e.g. ``run_one.ipynb``."""
+    return Path(str(resources.files("mygo_nb.reproduce") / "notebooks" / name))
+
+
 def preset_names() -> list[str]:
-    """Names of the committed presets (``mygo_nb/sweep_presets/*.json``)."""
+    """Names of the committed presets (``mygo_nb/reproduce/presets/*.json``)."""
     folder = resources.files("mygo_nb.reproduce") / "presets"
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json"))
 
@@ -137,14 +143,18 @@ def _listify(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _resolve_notebook(name: str, base: Path | None) -> str:
-    candidates = [Path(name)] if Path(name).is_absolute() else [
-        *([base / name] if base else []), Path.cwd() / name, REPO_ROOT / name]
+def resolve_notebook(name: str | os.PathLike[str], base: Path | None = None) -> str:
+    """The absolute path of notebook ``name``: as given when absolute, else in ``base`` (a spec file's folder),
+    in the working folder, or shipped with the package by its file name (``run_one.ipynb``, also reached as
+    ``notebooks/run_one.ipynb``, its place before it moved into the package)."""
+    path = Path(name).expanduser()
+    candidates = [path] if path.is_absolute() else [
+        *([base / path] if base else []), Path.cwd() / path, packaged_notebook(path.name)]
     for c in candidates:
         if c.is_file():
             return str(c.resolve())
     raise ConfigError(f"notebook {name} not found (looked in: {', '.join(str(c.parent) for c in candidates)}); "
-                      "run from the repository root or give an absolute path")
+                      "give a path to an .ipynb file")
 
 
 def _resolve_root(root: str | None) -> Path:
@@ -178,7 +188,7 @@ def expand_spec(spec: Mapping[str, Any], base: Path | None = None, *, device: st
                 raise ConfigError(f"{where}: unknown key {k!r}; valid keys: {', '.join(GRID_KEYS)}")
         if "benchmark" not in merged or "method" not in merged:
             raise ConfigError(f"{where}: 'benchmark' and 'method' are required")
-        merged.setdefault("notebook", DEFAULT_NOTEBOOK)
+        merged.setdefault("notebook", str(packaged_notebook()))
         merged.setdefault("profile", "quick")
         merged.setdefault("seed", 0)
         merged.setdefault("device", "auto")
@@ -221,7 +231,7 @@ def expand_spec(spec: Mapping[str, Any], base: Path | None = None, *, device: st
                                       f"set it or pass --data-root {bench}=PATH")
                 root = str(Path(root).expanduser().resolve())
             root = str((default_agnews_root(root) if bench == "split-agnews" else _resolve_root(root)).resolve())
-            nb = _resolve_notebook(str(p["notebook"]), base)
+            nb = resolve_notebook(str(p["notebook"]), base)
             if nb not in digests:
                 digests[nb] = notebook_digest(nb)
             runs.append(RunSpec(
