@@ -2,7 +2,9 @@
 
 Checks that the Split-MNIST chapter (notebook 06) paints its text and its PNG figures (decoded, laid out and
 visible in a screenshot), shows no traceback, and that a saved widget and math render from the vendored
-bundles without any network.
+bundles without any network. Then the book as published: served under a sub-path (``/mygo-nb/``) by
+``python -m http.server``, its figures, math and styles load; chapters 4 and 5 show the code they teach; and on
+no page at a 1280 px window does a code block scroll sideways (code cells hold 88 characters a line).
 """
 
 from __future__ import annotations
@@ -14,9 +16,14 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
+import time
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -24,7 +31,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ._book import Build, book, widget_book
+from ._book import ROOT, Build, book, widget_book
 
 pytestmark = pytest.mark.slow
 CHAPTER = "notebooks/06_split_mnist"
@@ -110,14 +117,15 @@ def serve() -> Iterator:
         s.httpd.server_close()
 
 
-def browse(url: str, *, screenshot: Path | None = None, height: int = 3000) -> str:
-    """Load ``url`` in headless Chromium (no network beyond 127.0.0.1); return the DOM or write a screenshot."""
+def browse(url: str, *, screenshot: Path | None = None, height: int = 3000, budget_ms: int = 8000) -> str:
+    """Load ``url`` in headless Chromium (no network beyond 127.0.0.1) for ``budget_ms`` of virtual time; return
+    the DOM or write a screenshot."""
     with tempfile.TemporaryDirectory(prefix="mygo-chromium-") as profile:
         cmd = [
             chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
             f"--user-data-dir={profile}", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-            "--hide-scrollbars", f"--window-size=1280,{height}", "--virtual-time-budget=8000",
+            "--hide-scrollbars", f"--window-size=1280,{height}", f"--virtual-time-budget={budget_ms}",
         ]
         cmd += [f"--screenshot={screenshot}"] if screenshot else ["--dump-dom"]
         proc = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=BROWSER_TIMEOUT_S, check=False)
@@ -174,3 +182,228 @@ def test_saved_widget_renders_offline_from_the_vendored_bundle(serve) -> None:
 
 def _img_sources(dom: str) -> list[str]:
     return re.findall(r"<img\b[^>]*\bsrc=\"([^\"]+)\"", dom)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# The book as published: served from a sub-path (/mygo-nb/, as GitHub Pages serves a project site) by a plain
+# `python -m http.server`, every page surveyed in one headless Chromium run.
+# ------------------------------------------------------------------------------------------------------------------
+SUBPATH = "mygo-nb"
+#: Text each chapter must show (visible text of the rendered page): the package code the chapter teaches.
+CHAPTER_SOURCES = {"notebooks/04_wake": "def wake(", "notebooks/05_sleep": "def sleep("}
+#: Characters a code cell must show per line without horizontal scrolling at a 1280 px window.
+CODE_COLUMNS = 88
+
+# The survey page (served beside the book): loads each page of ?pages=[...] in a 1280 px wide same-origin iframe,
+# waits for its images and MathJax, measures it, and writes the results into data-survey for --dump-dom.
+SURVEY_HTML = """<!doctype html><html><head><meta charset="utf-8"><style>
+body { margin: 0 } iframe { width: 1280px; height: 900px; border: 0; display: block }
+</style></head><body><iframe id="f"></iframe><script>
+const pages = JSON.parse(new URLSearchParams(location.search).get("pages"));
+const frame = document.getElementById("f");
+const sleep = ms => new Promise(r => setTimeout(r, ms));
+const open = url => new Promise(r => { frame.onload = () => r(); frame.src = url; });
+async function settle(page) {
+  for (let i = 0; i < 100; i++) {  // a redirect (index.html's meta refresh) lands on page.until
+    const w = frame.contentWindow;
+    if ((!page.until || w.location.pathname.endsWith(page.until)) && w.document.readyState === "complete") break;
+    await sleep(100);
+  }
+  const win = frame.contentWindow;
+  if (win.MathJax && win.MathJax.startup && win.MathJax.startup.promise) {
+    try { await win.MathJax.startup.promise; } catch (e) {}
+  }
+  await Promise.all([...win.document.images].map(
+    i => i.complete ? null : new Promise(r => { i.onload = i.onerror = r; })));
+  await sleep(300);
+  return win;
+}
+function measure(win, page) {
+  const doc = win.document, css = e => win.getComputedStyle(e);
+  const shown = [...doc.querySelectorAll("pre")].filter(p => p.getClientRects().length);
+  const scrolled = shown.filter(p => p.scrollWidth > p.clientWidth + 1).map(p => ({
+    scroll: p.scrollWidth, client: p.clientWidth,
+    line: p.textContent.split("\\n").reduce((a, b) => b.length > a.length ? b : a, "").slice(0, 100)}));
+  let code = null;
+  const pre = [...doc.querySelectorAll("div.cell_input pre")].find(p => p.getClientRects().length);
+  if (pre) {  // how wide CODE_COLUMNS characters are in this code cell's font, and the room it has
+    const probe = doc.createElement("span");
+    probe.style.whiteSpace = "pre"; probe.style.display = "inline-block";
+    probe.textContent = "x".repeat(page.columns);
+    pre.appendChild(probe);
+    const st = css(pre);
+    code = {columns_px: probe.getBoundingClientRect().width, white_space: st.whiteSpace, font_size: st.fontSize,
+            room_px: pre.clientWidth - parseFloat(st.paddingLeft) - parseFloat(st.paddingRight)};
+    probe.remove();
+  }
+  const maths = [...doc.querySelectorAll("span.math, div.math")];
+  const links = [...doc.querySelectorAll('link[rel="stylesheet"]')].map(l => l.getAttribute("href"));
+  const sidebar = doc.querySelector(".bd-sidebar-primary");
+  return {
+    url: page.url, path: win.location.pathname, title: doc.title,
+    pre: shown.length, scrolled, code,
+    images: [...doc.images].map(i => ({src: i.getAttribute("src"), w: i.naturalWidth, h: i.naturalHeight,
+                                       complete: i.complete})),
+    math: maths.length, math_typeset: maths.filter(m => m.querySelector("mjx-container")).length,
+    stylesheets: links.length,
+    stylesheets_loaded: [...doc.styleSheets].filter(s => s.href && s.cssRules.length > 0).length,
+    theme_font: css(doc.documentElement).getPropertyValue("--pst-font-family-base").trim(),
+    sidebar_px: sidebar ? sidebar.getBoundingClientRect().width : 0,
+    found: (page.needles || []).filter(n => doc.body.innerText.includes(n)),
+  };
+}
+(async () => {
+  const out = [];
+  for (const page of pages) {
+    await open(page.url);
+    out.push(measure(await settle(page), page));
+  }
+  document.body.setAttribute("data-survey", JSON.stringify(out));
+})().catch(e => document.body.setAttribute("data-survey-error", String(e && e.stack || e)));
+</script></body></html>
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class SubpathSite:
+    """``python -m http.server`` on 127.0.0.1 serving the built book under ``/mygo-nb/`` (and the survey page)."""
+
+    root: Path
+    port: int
+    proc: subprocess.Popen
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{path}"
+
+    def log(self) -> list[tuple[str, int]]:
+        """(path, status) of every request so far, from the server's log on stderr."""
+        text = Path(self.root.parent / "server.log").read_text(errors="replace")
+        return [(m.group(1).split("?")[0], int(m.group(2)))
+                for m in re.finditer(r'"GET (\S+) HTTP/[\d.]+" (\d{3})', text)]
+
+
+@pytest.fixture(scope="module")
+def subpath_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SubpathSite]:
+    chromium()
+    html_dir = _built(book(), "book/intro")
+    base = tmp_path_factory.mktemp("subpath")
+    root = base / "www"
+    root.mkdir()
+    (root / SUBPATH).symlink_to(html_dir, target_is_directory=True)
+    (root / "survey.html").write_text(SURVEY_HTML, encoding="utf-8")
+    port = _free_port()
+    with open(base / "server.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                                 "--directory", str(root)], stdout=log, stderr=subprocess.STDOUT)
+    site = SubpathSite(root, port, proc)
+    try:
+        deadline = time.monotonic() + 20
+        while True:  # wait until it answers
+            try:
+                urllib.request.urlopen(site.url("survey.html"), timeout=2).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"http.server did not start: {(base / 'server.log').read_text()[-2000:]}")
+                time.sleep(0.2)
+        yield site
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def survey(site: SubpathSite, pages: list[dict]) -> list[dict]:
+    """Measure ``pages`` (``{"url": ..., "needles": [...], "until": ...}``) in one Chromium run (see SURVEY_HTML)."""
+    for p in pages:
+        p.setdefault("columns", CODE_COLUMNS)
+    query = urllib.parse.urlencode({"pages": json.dumps(pages)})
+    dom = browse(site.url(f"survey.html?{query}"), height=900, budget_ms=30000 + 6000 * len(pages))
+    error = re.search(r'data-survey-error="([^"]*)"', dom)
+    assert not error, html.unescape(error.group(1))
+    found = re.search(r'data-survey="([^"]*)"', dom)
+    assert found, "the survey never finished (no result in the DOM)"
+    return json.loads(html.unescape(found.group(1)))
+
+
+def book_pages(b: Build) -> list[str]:
+    """Every HTML page of a built book (relative paths), assets excluded."""
+    skip = {"_static", "_sources", "_images"}
+    return sorted(p.relative_to(b.html).as_posix() for p in b.html.rglob("*.html") if not skip & set(p.parts))
+
+
+@pytest.fixture(scope="module")
+def every_page(subpath_site: SubpathSite) -> dict[str, dict]:
+    """The survey of every page of the book, served under /mygo-nb/, by page (``notebooks/04_wake.html``)."""
+    pages = [{"url": f"/{SUBPATH}/{p}", "needles": [CHAPTER_SOURCES[p[:-5]]] if p[:-5] in CHAPTER_SOURCES else []}
+             for p in book_pages(book())]
+    return {r["url"][len(SUBPATH) + 2:]: r for r in survey(subpath_site, pages)}
+
+
+def test_book_works_from_a_subpath_figures_math_styles(subpath_site: SubpathSite, every_page: dict[str, dict]) -> None:
+    """Served under /mygo-nb/ by a plain static server, the book loads every asset by a relative URL: the root
+    redirects to the intro, chapters show their figures (decoded PNGs), math is typeset by the vendored
+    MathJax, and the theme's and the book's stylesheets apply."""
+    [root] = survey(subpath_site, [{"url": f"/{SUBPATH}/", "until": "/book/intro.html"}])
+    assert root["path"] == f"/{SUBPATH}/book/intro.html", root["path"]
+    for page in ("notebooks/04_wake.html", "notebooks/06_split_mnist.html", "book/intro.html"):
+        r = every_page[page]
+        assert r["path"] == f"/{SUBPATH}/{page}"
+        broken = [i for i in r["images"] if not (i["complete"] and i["w"] > 0)]
+        assert not broken, f"{page}: images not loaded: {broken}"
+        assert r["math"] == r["math_typeset"], f"{page}: {r['math'] - r['math_typeset']} formulas not typeset"
+        assert r["stylesheets"] and r["stylesheets_loaded"] == r["stylesheets"], (
+            f"{page}: {r['stylesheets_loaded']} of {r['stylesheets']} stylesheets loaded")
+        assert r["theme_font"] and r["sidebar_px"] > 100, f"{page}: the theme's CSS is not applied: {r}"
+    figures = [i for p in ("notebooks/04_wake.html", "notebooks/06_split_mnist.html")
+               for i in every_page[p]["images"] if i["src"].split("?")[0].endswith(".png") and i["w"] > 0]
+    assert figures, "no PNG figure on chapters 4 and 6"
+    assert sum(every_page[p]["math_typeset"] for p in ("notebooks/04_wake.html", "book/intro.html")) > 0, "no math"
+    missing = sorted({p for p, code in subpath_site.log() if code >= 400 and not p.endswith("favicon.ico")})
+    assert not missing, f"requests that failed under /{SUBPATH}/: {missing}"
+
+
+@pytest.mark.parametrize("chapter", sorted(CHAPTER_SOURCES))
+def test_chapter_shows_the_code_it_teaches(every_page: dict[str, dict], chapter: str) -> None:
+    page = every_page.get(f"{chapter}.html")
+    assert page is not None, f"{chapter}.html is not in the built book"
+    assert CHAPTER_SOURCES[chapter] in page["found"], (
+        f"{chapter}: the rendered page does not show {CHAPTER_SOURCES[chapter]!r}")
+
+
+def test_no_code_block_scrolls_sideways(every_page: dict[str, dict]) -> None:
+    """On every page at a 1280 px window, no <pre> (code cells, outputs, code blocks) is wider than its box."""
+    assert sum(r["pre"] for r in every_page.values()) > 20, "too few code blocks seen: did the survey run?"
+    scrolled = {page: r["scrolled"] for page, r in every_page.items() if r["scrolled"]}
+    assert not scrolled, f"code blocks that scroll sideways: {json.dumps(scrolled, indent=1)}"
+
+
+def test_code_cells_show_88_columns(every_page: dict[str, dict]) -> None:
+    """A code cell's box holds 88 characters of its font per line (the notebooks' line length); a longer line
+    wraps (white-space: pre-wrap) instead of scrolling."""
+    cells = {page: r["code"] for page, r in every_page.items() if r["code"]}
+    assert len(cells) >= 10, f"code cells found on only {sorted(cells)}"
+    narrow = {p: c for p, c in cells.items() if c["columns_px"] > c["room_px"] + 0.5}
+    assert not narrow, f"code cells narrower than {CODE_COLUMNS} characters: {narrow}"
+    assert {c["white_space"] for c in cells.values()} == {"pre-wrap"}, cells
+
+
+def test_notebook_pages_launch_on_colab_and_binder_from_the_repository() -> None:
+    """The launch and repository buttons point at ``repository`` of _config.yml (the one publishing setting)."""
+    import yaml
+
+    b = book()
+    page = _built(b, CHAPTER) / f"{CHAPTER}.html"
+    repo = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))["repository"]
+    slug, branch = repo["url"].removeprefix("https://github.com/"), repo["branch"]
+    links = set(re.findall(r'href="([^"]+)"', page.read_text(encoding="utf-8")))
+    assert f"https://colab.research.google.com/github/{slug}/blob/{branch}/{CHAPTER}.ipynb" in links
+    assert f"https://mybinder.org/v2/gh/{slug}/{branch}?urlpath=lab/tree/{CHAPTER}.ipynb" in links
+    assert repo["url"] in links
