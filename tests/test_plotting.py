@@ -3,6 +3,10 @@ training, no real data). What the records of real runs hold is tested in test_me
 
 from __future__ import annotations
 
+import base64
+import io
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -11,7 +15,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import torch
+from matplotlib.axis import Axis
 from matplotlib.figure import Figure
+from matplotlib.text import Text
+from PIL import Image
 
 from mygo_nb.book import plotting
 from mygo_nb.core.memories import GenerativeMemory, make_gan
@@ -189,3 +196,205 @@ def test_scenario_and_storage_bars_draw_what_they_are_given():
     assert sorted(round(p.get_height(), 2) for p in ax.patches) == [0.43, 0.44, 9.0, 9.0]
     assert ax.get_yscale() == "log"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["generator", "raw data", "replay buffer"]
+
+
+# --- legible at the page's width (issue 12) -------------------------------------------------------------------
+
+
+def _drawn_texts(fig: Figure) -> list[Text]:
+    """Every text the figure draws: titles, axis and tick labels, annotations, legends, figure texts."""
+    fig.canvas.draw()
+    out: list[Text] = list(fig.texts)
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        out += [ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label, *ax.texts]  # + annotations
+        if ax.axison:
+            out += [*_tick_labels(ax.xaxis), *_tick_labels(ax.yaxis)]
+    legends = [*fig.legends, *(ax.get_legend() for ax in fig.axes if ax.get_legend())]
+    for leg in legends:
+        out += [*leg.get_texts(), leg.get_title()]
+    return [t for t in out if t.get_visible() and t.get_text().strip()]
+
+
+def _tick_labels(axis: Axis) -> list[Text]:
+    """The tick labels the axis draws (its ticks inside the view limits; a tick list also holds others)."""
+    lo, hi = sorted(axis.get_view_interval())
+    eps = 1e-9 * max(abs(lo), abs(hi), 1e-300)
+    ticks = [*axis.get_major_ticks(), *axis.get_minor_ticks()]
+    return [label for t in ticks if lo - eps <= t.get_loc() <= hi + eps for label in (t.label1, t.label2)
+            if label.get_visible()]
+
+
+def _page_scale(fig: Figure) -> float:
+    """How much the notebook's PNG (tight bounding box, 0.1 inch padding) is scaled down onto the page."""
+    fig.canvas.draw()
+    width_px = (fig.get_tightbbox().width + 0.2) * fig.dpi
+    return min(1.0, plotting.PAGE_PX / width_px)
+
+
+def _smallest_text_px(fig: Figure) -> float:
+    scale = _page_scale(fig)
+    return min(t.get_fontsize() for t in _drawn_texts(fig)) * fig.dpi / 72 * scale
+
+
+def _overlaps(texts: list[Text], pad: float = 1.0) -> list[tuple[str, str]]:
+    """Pairs of upright texts whose boxes (shrunk by ``pad`` px) overlap."""
+    boxes = [(t.get_text(), t.get_window_extent().padded(-pad)) for t in texts if t.get_rotation() in (0, 90)]
+    return [(a, b) for i, (a, ba) in enumerate(boxes) for b, bb in boxes[i + 1:] if ba.overlaps(bb)]
+
+
+def _figures(tiny_bench: Benchmark, memories: list[GenerativeMemory], runs: dict[str, RunResult]) -> dict:
+    widgets = pytest.importorskip("mygo_nb.book.widgets")
+    five = {f"method {k}": _record("paper", k, n_tasks=5) for k in range(5)}
+    logs = [{"head_loss": [1.0, 0.5, 0.3], "d_loss": [0.7, 0.6, 0.6], "g_loss": [0.8, 0.9, 1.0]}] * 5
+    g = torch.Generator().manual_seed(0)
+    names = [f"method-with-a-long-name-{k}" for k in range(10)]
+    return {
+        "task_samples": lambda: plotting.task_samples(tiny_bench, per_class=8),
+        "class_counts": lambda: plotting.class_counts(tiny_bench),
+        "dream_grid": lambda: plotting.dream_grid(memories, [("a", "b"), ("c", "d")], per_class=12),
+        "embedding_projection": lambda: plotting.embedding_projection(
+            torch.randn(40, 16, generator=g), torch.arange(40) % 2, torch.randn(30, 16, generator=g),
+            torch.arange(30) % 2, ["World", "Sports"], "real vs dreamed embeddings"),
+        "wake_curves": lambda: plotting.wake_curves(logs),
+        "sleep_loss_traces": lambda: plotting.sleep_loss_traces(runs),
+        "drift_bars": lambda: plotting.drift_bars(runs),
+        "accuracy_heatmaps": lambda: plotting.accuracy_heatmaps(five),
+        "average_accuracy_curves": lambda: plotting.average_accuracy_curves(
+            {"mygo/reference": [[100, 97, 96, 97, 97]] * 2}, {"MyGO": [100.0, 97.0, 96.0, 97.0, 97.2]}),
+        "method_bars": lambda: plotting.method_bars({k: [90.0, 95.0] for k in names[:6]}, title="methods"),
+        "scenario_bars": lambda: plotting.scenario_bars({k: {"task": [99.0], "domain": [80.0], "class": [40.0]}
+                                                         for k in names}, title="average accuracy"),
+        "storage_bars": lambda: plotting.storage_bars({k: {"generator": 4e5, "raw data": 9e6} for k in names[:8]},
+                                                      title="bytes"),
+        "system_diagram": lambda: plotting.system_diagram(),
+        "sleep_state_figure": lambda: widgets.sleep_state_figure(runs["mygo/paper"], 30),
+        "dream_state_figure": lambda: widgets.dream_state_figure(memories, [("0", "1"), ("2", "3")], per_class=8),
+    }
+
+
+FIGURES = ["task_samples", "class_counts", "dream_grid", "embedding_projection", "wake_curves", "sleep_loss_traces",
+           "drift_bars", "accuracy_heatmaps", "average_accuracy_curves", "method_bars", "scenario_bars",
+           "storage_bars", "system_diagram", "sleep_state_figure", "dream_state_figure"]
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_every_figure_is_legible_at_the_page_width(name: str, tiny_bench: Benchmark,
+                                                    memories: list[GenerativeMemory],
+                                                    runs: dict[str, RunResult]) -> None:
+    """At the notebooks' 100 dpi, scaled down to the page's narrowest column, no text is under 10 px and no two
+    upright texts overlap."""
+    fig = _figures(tiny_bench, memories, runs)[name]()
+    assert fig.dpi == 100
+    assert fig.get_figwidth() <= plotting.PAGE_WIDTH_IN + 1e-9
+    assert _smallest_text_px(fig) >= 10, f"{name}: smallest text {_smallest_text_px(fig):.1f} px on the page"
+    assert _overlaps(_drawn_texts(fig)) == []
+
+
+def test_frames_of_the_animations_keep_their_text_inside(memories: list[GenerativeMemory],
+                                                         runs: dict[str, RunResult]) -> None:
+    """An animation's frames are saved as they are (no tight box), so every text must lie inside the figure, and
+    at the page column's width (the frame is shown at 100% of it) be at least 11 px high."""
+    widgets = pytest.importorskip("mygo_nb.book.widgets")
+    for fig in (widgets.sleep_state_figure(runs["mygo/paper"], 30),
+                widgets.dream_state_figure(memories, [("0", "1"), ("2", "3")], per_class=8)):
+        assert fig.get_figwidth() == pytest.approx(plotting.PAGE_WIDTH_IN)
+        inside = fig.bbox.padded(1)
+        for t in _drawn_texts(fig):
+            box = t.get_window_extent()
+            assert inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1), t.get_text()
+        scale = plotting.PAGE_PX / (fig.get_figwidth() * fig.dpi)
+        assert min(t.get_fontsize() for t in _drawn_texts(fig)) * fig.dpi / 72 * scale >= 11
+
+
+def test_animations_fill_the_page_column(memories: list[GenerativeMemory], runs: dict[str, RunResult]) -> None:
+    widgets = pytest.importorskip("mygo_nb.book.widgets")
+    for html in (widgets.sleep_animation(runs["mygo/paper"], frames=2).data,
+                 widgets.dream_animation(memories, [("0", "1"), ("2", "3")], seeds=[0, 1], per_class=8).data):
+        box = re.search(r'<div id="(mygo-anim-\w+)"', html)
+        assert box, "the player is not wrapped in its own box"
+        assert re.search(rf"#{box.group(1)} \.animation img \{{width: 100%;", html)
+        frame = re.search(r'frames\[0\] = "data:image/png;base64,([^"]+)"', html)
+        assert frame
+        width, height = Image.open(io.BytesIO(base64.b64decode(frame.group(1)))).size
+        assert width == round(plotting.PAGE_WIDTH_IN * 100) and height > 100
+
+
+def test_sleep_state_numbers_the_memories_without_running_together(runs: dict[str, RunResult]) -> None:
+    widgets = pytest.importorskip("mygo_nb.book.widgets")
+    rec = _record("paper", 3, n_tasks=5)
+    fig = widgets.sleep_state_figure(rec, sum(len(x) for x in rec.traces["sleep_loss"]))
+    bars = fig.axes[1]
+    labels = _tick_labels(bars.xaxis)
+    assert [t.get_text() for t in labels] == ["1", "2", "3", "4", "5"]
+    assert "memory" in bars.get_xlabel()
+    assert _overlaps(labels, pad=-4) == []  # at least 4 px apart
+    counts = np.bincount(np.concatenate(rec.traces["sleep_dream_task"]), minlength=5)
+    np.testing.assert_array_equal([p.get_height() for p in bars.patches], counts)
+
+
+def test_accuracy_heatmaps_wrap_into_a_grid(runs: dict[str, RunResult]) -> None:
+    five = {f"method {k}": _record("paper", k, n_tasks=5) for k in range(5)}
+    fig = plotting.accuracy_heatmaps(five)
+    shown = [ax for ax in fig.axes if ax.images]
+    assert len(shown) == 5
+    columns = sorted({round(ax.get_position().x0, 3) for ax in shown})
+    rows = sorted({round(ax.get_position().y0, 3) for ax in shown})
+    assert len(columns) == 3 and len(rows) == 2
+    texts = [t for t in shown[4].texts]
+    R = five["method 4"].accuracy_matrix
+    assert [t.get_text() for t in texts] == [f"{a:.0f}" for row in R for a in row if a is not None]
+    assert min(t.get_fontsize() for t in texts) >= 10
+    assert len({round(ax.get_position().y0, 3) for ax in plotting.accuracy_heatmaps(five, ncols=5).axes
+                if ax.images}) == 1
+
+
+@pytest.mark.parametrize("kind", ["scenario", "storage", "drift"])
+def test_legends_cover_no_bar_and_no_dot(kind: str, runs: dict[str, RunResult]) -> None:
+    """Chapter 9's Figure 4 had its legend over the first method's (dgr's) bars; no legend covers a bar or a dot."""
+    g = np.random.default_rng(0)
+    methods = ["dgr", "ewc", "finetune", "joint", "lwf", "mygo/consolidate-vae", "replay"]
+    if kind == "scenario":
+        fig = plotting.scenario_bars({m: {s: list(g.uniform(5, 100, 3)) for s in ("task", "domain", "class")}
+                                      for m in methods}, title="split-mnist: average accuracy after the last task")
+    elif kind == "storage":
+        fig = plotting.storage_bars({m: {"generator": 4e5, "replay buffer": 4e5, "raw data": 9e6} for m in methods},
+                                    title="bytes stored per task")
+    else:
+        fig = plotting.drift_bars({**runs, "third": _record("paper", 7)})
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    legend = ax.get_legend().get_window_extent()
+    bars = [p.get_window_extent() for p in ax.patches if p.get_height() > 0]
+    assert bars and not [b for b in bars if b.overlaps(legend)]
+    dots = np.concatenate([c.get_offset_transform().transform(c.get_offsets()) for c in ax.collections]
+                          or [np.empty((0, 2))])
+    assert not [d for d in dots if legend.contains(*d)]
+    texts = [*ax.texts, *_tick_labels(ax.xaxis), ax.title, *fig.texts]  # nor a bar label, a tick label or the title
+    assert not [t.get_text() for t in texts if t.get_text() and t.get_window_extent().overlaps(legend)]
+
+
+def test_system_diagram_names_the_parts_and_keeps_text_in_its_boxes() -> None:
+    from matplotlib.patches import FancyBboxPatch
+
+    fig = plotting.system_diagram()
+    texts = _drawn_texts(fig)
+    words = " ".join(t.get_text() for t in texts)
+    for word in ("task", "head", "memor", "dream", "Wake", "Sleep", "teacher", "student", "extractor", "embed",
+                 "trunk", "cGAN", "$G_1", "$h_t$", "MSE", "logits", "LR_FAST", "LR_SLOW", "real data", "frozen"):
+        assert word in words, word
+    assert _overlaps(texts) == []
+    inside = fig.bbox
+    for t in texts:
+        box = t.get_window_extent()
+        assert inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1), t.get_text()
+    boxes = [p.get_window_extent() for p in fig.axes[0].patches if isinstance(p, FancyBboxPatch)
+             and p.get_facecolor()[3] > 0 and p.get_width() < 3]  # the filled boxes, not the sections
+    assert len(boxes) >= 15
+    for t in texts:  # a text centred in a box fits in it
+        box = t.get_window_extent()
+        cx, cy = (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2
+        for b in boxes:
+            if b.contains(cx, cy):
+                assert b.contains(box.x0, box.y0) and b.contains(box.x1, box.y1), t.get_text()

@@ -2,6 +2,10 @@
 
 All functions return a matplotlib `Figure` and never call ``plt.show()``; the notebooks do. Images are
 drawn from the ``[-1, 1]`` pixel range the data and the image dreams use.
+
+Legibility: the book's content column is about 690-790 px wide and a wider figure is scaled down to it, so
+every figure is at most `PAGE_WIDTH_IN` inches wide (100 px an inch in the notebooks) and no text is smaller
+than `SMALL` points (at least 10 px on the page).
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from ..data import Benchmark
 from ..running.records import RunResult
 
 __all__ = [
+    "PAGE_PX",
+    "PAGE_WIDTH_IN",
+    "SMALL",
     "accuracy_heatmap",
     "accuracy_heatmaps",
     "average_accuracy_curves",
@@ -32,9 +39,17 @@ __all__ = [
     "scenario_bars",
     "sleep_loss_traces",
     "storage_bars",
+    "system_diagram",
     "task_samples",
     "wake_curves",
 ]
+
+#: the narrowest content column of a book page (px, in a 1280-px wide window)
+PAGE_PX = 688
+#: the widest figure (inches); at the notebooks' 100 dpi it is scaled by at most 0.9 onto the page
+PAGE_WIDTH_IN = 7.6
+#: the smallest font (points) of legends, annotations and tick labels: 9 pt x 100/72 x 0.9 ≈ 11 px on the page
+SMALL = 9
 
 #: one colour per method label, so a method looks the same in every figure
 COLORS: dict[str, str] = {
@@ -56,7 +71,8 @@ def _to_img(x: torch.Tensor) -> np.ndarray:
 def image_grid(images: torch.Tensor, row_labels: Sequence[str], title: str = "") -> Figure:
     """Images of shape ``(rows, cols, 1, 28, 28)`` in a grid, one labelled row each (notebook 01)."""
     rows, cols = images.shape[:2]
-    fig, axes = plt.subplots(rows, cols, figsize=(0.6 * cols + 0.8, 0.6 * rows + 0.5), squeeze=False)
+    cell = min(0.6, (PAGE_WIDTH_IN - 1.0) / cols)  # no wider than the page
+    fig, axes = plt.subplots(rows, cols, figsize=(cell * cols + 1.0, cell * rows + 0.5), squeeze=False)
     for r in range(rows):
         for c in range(cols):
             ax = axes[r][c]
@@ -97,17 +113,18 @@ def class_counts(bench: Benchmark) -> Figure:
             test.append(int((t.test.y == local).sum()))
             task_of.append(t.index)
     x = np.arange(len(names))
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.0))
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 3.2), layout="constrained")
+    text = bench.modality == "text"
     for ax, counts, split in zip(axes, (train, test), ("train", "test"), strict=True):
         ax.bar(x, counts, color=[f"C{k}" for k in task_of])
-        ax.set_xticks(x, names, rotation=30 if bench.modality == "text" else 0)
-        ax.set_title(f"{split} examples per class")
+        ax.set_xticks(x, names, rotation=35 if text else 0, ha="right" if text else "center",
+                      rotation_mode="anchor" if text else "default")
+        ax.set_title(f"{split} examples per class", fontsize=10)
         ax.set_ylabel("examples")
     handles = [plt.Rectangle((0, 0), 1, 1, color=f"C{t.index}") for t in bench.tasks]
-    fig.legend(handles, [f"task {t.index + 1}" for t in bench.tasks], loc="upper right", fontsize=8,
-               ncol=len(bench.tasks))
-    fig.suptitle(bench.name, x=0.02, ha="left", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    fig.legend(handles, [f"task {t.index + 1}" for t in bench.tasks], loc="outside upper right", fontsize=SMALL,
+               ncol=len(bench.tasks), frameon=False)
+    fig.suptitle(bench.name, x=0.02, ha="left", fontsize=11)
     return fig
 
 
@@ -133,47 +150,54 @@ def embedding_projection(real: torch.Tensor, real_y: torch.Tensor, dreams: torch
     pca = PCA(n_components=2).fit(real.detach().cpu().numpy())
     r2 = pca.transform(real.detach().cpu().numpy())
     d2 = pca.transform(dreams.detach().cpu().numpy())
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), sharex=True, sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 3.6), sharex=True, sharey=True, layout="constrained")
     for ax, pts, ys, what in ((axes[0], r2, real_y, "real embeddings"), (axes[1], d2, dream_y, "dreams")):
         ys = ys.cpu().numpy()
         for c, name in enumerate(class_names):
             m = ys == c
             ax.scatter(pts[m, 0], pts[m, 1], s=6, alpha=0.5, color=f"C{c}", label=name)
-        ax.set_title(what)
+        ax.set_title(what, fontsize=11)
         ax.set_xlabel(f"PC1 ({100 * pca.explained_variance_ratio_[0]:.0f}% var.)")
     axes[0].set_ylabel(f"PC2 ({100 * pca.explained_variance_ratio_[1]:.0f}% var.)")
-    axes[0].legend(fontsize=8, markerscale=2)
+    axes[0].legend(fontsize=SMALL, markerscale=2)
     if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+        fig.suptitle(title, fontsize=11)
     return fig
 
 
 def wake_curves(wake_logs: Sequence[Mapping[str, Sequence[float]]], task_names: Sequence[str] | None = None) -> Figure:
     """Per-epoch head loss and cGAN losses (D, G) of one or more wake phases (notebook 04)."""
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+    from matplotlib.lines import Line2D
+
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 3.2), layout="constrained")
     for i, log in enumerate(wake_logs):
         name = task_names[i] if task_names else f"task {i + 1}"
         ep = np.arange(1, len(log["head_loss"]) + 1)
         axes[0].plot(ep, log["head_loss"], "o-", color=f"C{i}", label=name)
         axes[1].plot(ep, log["d_loss"], "o-", color=f"C{i}", label=f"{name}: D")
         axes[1].plot(ep, log["g_loss"], "s--", color=f"C{i}", label=f"{name}: G")
-    axes[0].set_title("new head: cross-entropy")
-    axes[1].set_title("cGAN: discriminator (D) and generator (G) loss")
+    axes[0].set_title("new head: cross-entropy", fontsize=10)
+    axes[1].set_title("cGAN: discriminator and generator loss", fontsize=10)
     for ax in axes:
         ax.set_xlabel("wake epoch")
-        ax.legend(fontsize=7, ncol=2 if len(wake_logs) > 2 else 1)
         ax.xaxis.get_major_locator().set_params(integer=True)
+    # colours name the tasks (left legend), line styles the two networks (right legend)
+    axes[0].legend(fontsize=SMALL, ncol=2 if len(wake_logs) > 3 else 1)
+    styles = [Line2D([], [], color="k", marker="o", ls="-"), Line2D([], [], color="k", marker="s", ls="--")]
+    axes[1].legend(styles, ["discriminator (D)", "generator (G)"], fontsize=SMALL)
     axes[0].set_ylabel("mean loss per epoch")
-    fig.tight_layout()
     return fig
 
 
 def sleep_loss_traces(results: Mapping[str, RunResult], log_scale: bool = False) -> Figure:
     """The per-step distillation loss of every sleep, tasks one after another, one panel per run (notebook 05)."""
-    fig, axes = plt.subplots(1, len(results), figsize=(4.6 * len(results), 3), squeeze=False)
+    cols = min(2, len(results))
+    rows = -(-len(results) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(PAGE_WIDTH_IN, 2.7 * rows + 0.5), squeeze=False,
+                             layout="constrained")
+    most: list = []
     for i, (label, r) in enumerate(results.items()):
-        ax = axes[0][i]
+        ax = axes[i // cols][i % cols]
         start = 0
         for t, losses in enumerate(r.traces["sleep_loss"]):
             steps = np.arange(start, start + len(losses))
@@ -182,59 +206,87 @@ def sleep_loss_traces(results: Mapping[str, RunResult], log_scale: bool = False)
             ax.axvline(start, color="k", lw=0.4, alpha=0.3)
         if log_scale and max(max(x, default=0.0) for x in r.traces["sleep_loss"]) > 0:
             ax.set_yscale("symlog", linthresh=1e-4)
-        ax.set_title(label)
+        ax.set_title(label, fontsize=10)
         ax.set_xlabel("sleep step (all tasks)")
-        ax.set_ylabel("MSE(student, teacher logits)")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
+        if i % cols == 0:
+            ax.set_ylabel("MSE(student, teacher logits)", fontsize=SMALL)
+        most = max(most, ax.lines[::2], key=len)  # the loss lines (every other line is a task boundary)
+    for ax in axes.flat[len(results):]:
+        fig.delaxes(ax)
+    # one legend for all panels, above them: the colour of each task's sleep
+    fig.legend(most, [f"after task {t + 1}" for t in range(len(most))], title="sleep", loc="outside upper center",
+               ncol=len(most), fontsize=SMALL, title_fontsize=SMALL, frameon=False)
     return fig
 
 
 def drift_bars(results: Mapping[str, RunResult]) -> Figure:
     """L2 distance of the extractor from its initial weights after each task, grouped by run (notebook 05)."""
-    fig, ax = plt.subplots(figsize=(6.5, 3))
+    fig, ax = plt.subplots(figsize=(7.0, 3.2), layout="constrained")
     k = len(results)
     width = 0.8 / k
     for i, (label, r) in enumerate(results.items()):
         d = r.traces["extractor_drift"]
         x = np.arange(len(d)) + (i - (k - 1) / 2) * width
         bars = ax.bar(x, d, width, color=_color(label, i), label=label)
-        ax.bar_label(bars, fmt="%.2g", fontsize=7)
+        ax.bar_label(bars, fmt="%.2g", fontsize=SMALL, padding=1)
     n = max(len(r.traces["extractor_drift"]) for r in results.values())
     ax.set_xticks(np.arange(n), [f"after task {t + 1}" for t in range(n)])
     ax.set_ylabel("‖θ − θ₀‖₂ of the extractor")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    ax.margins(y=0.15)  # room for the bar labels
+    ax.legend(fontsize=SMALL, loc="lower right", bbox_to_anchor=(1, 1), ncol=k, frameon=False, borderaxespad=0.2)
     return fig
 
 
-def accuracy_heatmap(ax: Axes, matrix: np.ndarray, title: str) -> AxesImage:
+def accuracy_heatmap(ax: Axes, matrix: np.ndarray, title: str, fontsize: float = 10) -> AxesImage:
     """Draw one accuracy matrix (row = after training stage i, column = task j; NaN = not yet seen) on ``ax``,
-    each cell labelled with its value; returns the image for a colour bar (notebook 06, sweep figures)."""
+    each cell labelled with its value in ``fontsize`` points; returns the image for a colour bar (notebook 06,
+    sweep figures)."""
     im = ax.imshow(matrix, vmin=0, vmax=100, cmap="viridis")
     for i in range(matrix.shape[0]):
         for j in range(matrix.shape[1]):
             if not np.isnan(matrix[i, j]):
-                ax.text(j, i, f"{matrix[i, j]:.0f}", ha="center", va="center", fontsize=8,
+                ax.text(j, i, f"{matrix[i, j]:.0f}", ha="center", va="center", fontsize=fontsize,
                         color="white" if matrix[i, j] < 60 else "black")
     ax.set_xticks(range(matrix.shape[1]), [f"T{j + 1}" for j in range(matrix.shape[1])])
     rows = ["all" if matrix.shape[0] == 1 else f"T{i + 1}" for i in range(matrix.shape[0])]
     ax.set_yticks(range(matrix.shape[0]), rows)
-    ax.set_xlabel("evaluated on task")
-    ax.set_title(title, fontsize=9)
+    ax.tick_params(labelsize=SMALL)
+    ax.set_xlabel("evaluated on task", fontsize=SMALL)
+    ax.set_title(title, fontsize=10)
     return im
 
 
-def accuracy_heatmaps(results: Mapping[str, RunResult]) -> Figure:
-    """One accuracy matrix per run: row = after training task i, column = task j (notebook 06)."""
-    fig, axes = plt.subplots(1, len(results), figsize=(3.2 * len(results) + 1.2, 3.3), squeeze=False,
-                             layout="constrained")
-    for k, (ax, (label, r)) in enumerate(zip(axes[0], results.items(), strict=True)):
+def accuracy_heatmaps(results: Mapping[str, RunResult], ncols: int | None = None) -> Figure:
+    """One accuracy matrix per run: row = after training task i, column = task j (notebook 06).
+
+    The matrices fill a grid of ``ncols`` columns (default: 2 for up to 4 runs, else 3), the page's width."""
+    n = len(results)
+    cols = max(1, min(n, ncols or (2 if n <= 4 else 3)))
+    rows = -(-n // cols)
+    panel = (PAGE_WIDTH_IN - 1.0) / cols
+    fig, axes = plt.subplots(rows, cols, figsize=(PAGE_WIDTH_IN if cols > 1 else 4.2, rows * (panel + 0.6)),
+                             squeeze=False, layout="constrained")
+    im = None
+    for k, (label, r) in enumerate(results.items()):
+        ax = axes[k // cols][k % cols]
         R = np.array([[np.nan if a is None else a for a in row] for row in r.accuracy_matrix], dtype=float)
-        im = accuracy_heatmap(ax, R, f"{label} ({r.eval_on})")
-        if k == 0:
-            ax.set_ylabel("after training")
-    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="accuracy (%)")
+        title = f"{label} ({r.eval_on})"
+        if len(title) > 12 * panel:  # about what fits above a panel at 10 pt
+            title = f"{label}\n({r.eval_on})"
+        im = accuracy_heatmap(ax, R, title, fontsize=10 if R.shape[1] <= 6 else SMALL)
+        if k % cols == 0:
+            ax.set_ylabel("after training", fontsize=SMALL)
+    spare = list(axes.flat[n:])
+    for ax in spare[1:]:
+        fig.delaxes(ax)
+    if im is not None:
+        if spare:  # the colour bar goes into the grid's first empty cell
+            spare[0].set_axis_off()
+            cbar = fig.colorbar(im, cax=spare[0].inset_axes((0.1, 0.1, 0.07, 0.8)))
+        else:
+            cbar = fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8 if rows == 1 else 0.6, aspect=20 * rows)
+        cbar.set_label("accuracy (%)", fontsize=SMALL)
+        cbar.ax.tick_params(labelsize=SMALL)
     return fig
 
 
@@ -242,7 +294,7 @@ def average_accuracy_curves(curves: Mapping[str, Sequence[Sequence[float]]],
                             paper: Mapping[str, Sequence[float]] | None = None) -> Figure:
     """Average accuracy over seen tasks after each task: our runs (mean and range over seeds) and the
     paper's Table 2 rows as dashed lines (notebook 06)."""
-    fig, ax = plt.subplots(figsize=(6, 3.4))
+    fig, ax = plt.subplots(figsize=(6.8, 3.6), layout="constrained")
     for i, (label, runs) in enumerate(curves.items()):
         a = np.array(runs, dtype=float)
         x = np.arange(1, a.shape[1] + 1)
@@ -255,27 +307,25 @@ def average_accuracy_curves(curves: Mapping[str, Sequence[Sequence[float]]],
     ax.set_xlabel("tasks learned")
     ax.set_ylabel("average accuracy on seen tasks (%)")
     ax.xaxis.get_major_locator().set_params(integer=True)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=SMALL)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
     return fig
 
 
 def method_bars(table: Mapping[str, Sequence[float]], ylabel: str = "average accuracy (%)",
                 title: str = "") -> Figure:
     """One bar per method: mean over seeds with the seeds as dots (notebook 08)."""
-    fig, ax = plt.subplots(figsize=(7.5, 3.4))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 3.6), layout="constrained")
     for i, (label, vals) in enumerate(table.items()):
         v = np.asarray(vals, dtype=float)
         ax.bar(i, v.mean(), color=_color(label, i), alpha=0.85)
         ax.scatter(np.full(len(v), i), v, color="k", s=10, zorder=3)
-        ax.text(i, v.max() + 2.5, f"{v.mean():.1f}", ha="center", fontsize=8)
-    ax.set_xticks(range(len(table)), list(table), rotation=20, ha="right")
+        ax.text(i, v.max() + 2.5, f"{v.mean():.1f}", ha="center", fontsize=SMALL)
+    ax.set_xticks(range(len(table)), list(table), rotation=20, ha="right", rotation_mode="anchor")
     ax.set_ylabel(ylabel)
-    ax.set_ylim(0, 110)
+    ax.set_ylim(0, 112)
     if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
+        ax.set_title(title, fontsize=11)
     return fig
 
 
@@ -284,7 +334,7 @@ def scenario_bars(table: Mapping[str, Mapping[str, Sequence[float]]],
     """Methods × scenarios: per method a group of bars (one per scenario it ran in), mean over seeds with
     the seeds as dots; ``table[method][scenario]`` holds the per-seed average accuracies (notebook 09)."""
     colors = {"task": "#1f77b4", "domain": "#ff7f0e", "class": "#2ca02c"}
-    fig, ax = plt.subplots(figsize=(max(7.5, 0.9 * len(table) + 2), 3.6))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 4.0), layout="constrained")
     width = 0.8 / len(scenarios)
     shown: set[str] = set()
     for i, by_scn in enumerate(table.values()):
@@ -298,15 +348,23 @@ def scenario_bars(table: Mapping[str, Mapping[str, Sequence[float]]],
                    label=None if scenario in shown else scenario)
             shown.add(scenario)
             ax.scatter(np.full(len(v), x), v, color="k", s=6, zorder=3)
-    ax.set_xticks(range(len(table)), list(table), rotation=25, ha="right")
+    ax.set_xticks(range(len(table)), list(table), rotation=30, ha="right", rotation_mode="anchor", fontsize=SMALL)
+    ax.set_xlim(-0.6, len(table) - 0.4)
     ax.set_ylabel("average accuracy (%)")
     ax.set_ylim(0, 105)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(title="scenario", fontsize=8, loc="lower left")
+    _legend_above(ax, title="scenario")
     if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
+        fig.suptitle(title, x=0.01, ha="left", fontsize=11)
     return fig
+
+
+def _legend_above(ax: Axes, **kwargs: object) -> None:
+    """The axes' legend in one row above its top right corner, where it covers no bar (notebook 09)."""
+    handles, labels = ax.get_legend_handles_labels()
+    keep = dict(zip(labels, handles, strict=True))  # one entry per label
+    ax.legend(keep.values(), keep.keys(), loc="lower right", bbox_to_anchor=(1, 1), ncol=len(keep), frameon=False,
+              fontsize=SMALL, title_fontsize=SMALL, borderaxespad=0.2, **kwargs)
 
 
 def storage_bars(storage: Mapping[str, Mapping[str, float]], title: str = "") -> Figure:
@@ -315,7 +373,7 @@ def storage_bars(storage: Mapping[str, Mapping[str, float]], title: str = "") ->
     (notebook 09)."""
     kinds = ("generator", "replay buffer", "raw data")
     colors = {"generator": "#9467bd", "replay buffer": "#8c564b", "raw data": "#bbbbbb"}
-    fig, ax = plt.subplots(figsize=(max(7.0, 0.9 * len(storage) + 2), 3.4))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 3.8), layout="constrained")
     width = 0.8 / len(kinds)
     for i, by_kind in enumerate(storage.values()):
         for j, kind in enumerate(kinds):
@@ -323,14 +381,118 @@ def storage_bars(storage: Mapping[str, Mapping[str, float]], title: str = "") ->
             if v > 0:
                 x = i + (j - 1) * width
                 ax.bar(x, v / 1e6, width, color=colors[kind], label=kind if i == 0 or kind != "raw data" else None)
-    handles, labels = ax.get_legend_handles_labels()
-    keep = dict(zip(labels, handles, strict=True))
-    ax.legend(keep.values(), keep.keys(), fontsize=8)
     ax.set_yscale("log")
+    heights = [p.get_height() for p in ax.patches]
+    if heights:  # whole decades, so that the smallest bar shows and the ticks read 0.01, 0.1, 1, ...
+        ax.set_ylim(10 ** np.floor(np.log10(min(heights))), 10 ** np.ceil(np.log10(max(heights) * 1.05)))
+    ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_ylabel("MB stored per task")
-    ax.set_xticks(range(len(storage)), list(storage), rotation=25, ha="right")
+    ax.set_xticks(range(len(storage)), list(storage), rotation=30, ha="right", rotation_mode="anchor",
+                  fontsize=SMALL)
+    ax.set_xlim(-0.6, len(storage) - 0.4)
     ax.grid(axis="y", alpha=0.3)
+    _legend_above(ax)
     if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout()
+        fig.suptitle(title, x=0.01, ha="left", fontsize=11)
+    return fig
+
+
+# --- the system diagram (notebook 02) -------------------------------------------------------------------------
+_NET = ("#555555", "#eeeeee")  # (edge, fill) of the net's parts
+_WAKE = ("#d96400", "#fde7d1")
+_SLEEP = ("#1f5fa8", "#dce8f7")
+
+
+def _box(ax: Axes, x0: float, x1: float, yc: float, h: float, text: str, colors: tuple[str, str],
+         fontsize: float = 10, **kwargs: object) -> None:
+    """A rounded box from ``x0`` to ``x1`` (inches) centred on ``yc``, its text centred inside."""
+    from matplotlib.patches import FancyBboxPatch
+
+    pad = 0.06
+    ax.add_patch(FancyBboxPatch((x0 + pad, yc - h / 2 + pad), x1 - x0 - 2 * pad, h - 2 * pad,
+                                boxstyle=f"round,pad={pad}", edgecolor=colors[0], facecolor=colors[1], lw=1.4,
+                                **kwargs))
+    ax.text((x0 + x1) / 2, yc, text, ha="center", va="center", fontsize=fontsize, linespacing=1.25)
+
+
+def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float], color: str, rad: float = 0.0,
+           dashed: bool = False) -> None:
+    """An arrow from ``start`` to ``end`` (inches); dashed for the sleep's flow, solid for the wake's."""
+    arrow = ax.annotate("", xy=end, xytext=start, arrowprops={
+        "arrowstyle": "-|>", "color": color, "lw": 1.6, "mutation_scale": 14, "shrinkA": 0, "shrinkB": 0,
+        "connectionstyle": f"arc3,rad={rad}"})
+    if dashed:
+        arrow.arrow_patch.set_linestyle((0, (3, 2)))
+
+
+def system_diagram() -> Figure:
+    """The whole MyGO system in one figure (notebook 02): the net (extractor = embed → trunk, one head per task),
+    the per-task memories whose dreams enter at the trunk, and what flows in a wake and in a sleep."""
+    from matplotlib.patches import FancyBboxPatch
+
+    W, H = PAGE_WIDTH_IN, 6.1
+    fig = plt.figure(figsize=(W, H))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, W)
+    ax.set_ylim(0, H)
+    ax.set_axis_off()
+
+    def section(y0: float, y1: float, title: str, color: str, tint: str) -> None:
+        ax.add_patch(FancyBboxPatch((0.08, y0), W - 0.16, y1 - y0, boxstyle="round,pad=0,rounding_size=0.08",
+                                    facecolor=tint, edgecolor=color, lw=1.0, alpha=0.6))
+        ax.text(0.2, y1 - 0.16, title, ha="left", va="center", fontsize=11, fontweight="bold", color=color)
+
+    # 1. the net, and where dreams enter it
+    section(4.45, 6.0, "The net: an extractor and one head per task", "#333333", "#fafafa")
+    yc = 5.05
+    _box(ax, 0.3, 1.3, yc, 0.5, "input", _NET)
+    ax.add_patch(FancyBboxPatch((1.6, 4.76), 2.55, 0.58, boxstyle="round,pad=0.04", facecolor="none",
+                                edgecolor="#333333", lw=1.2, ls="--"))
+    ax.text(2.875, 5.5, "extractor", ha="center", va="center", fontsize=10, fontstyle="italic")
+    _box(ax, 1.7, 2.7, yc, 0.5, "embed", _NET)
+    _box(ax, 3.05, 4.05, yc, 0.5, "trunk", _NET)
+    _arrow(ax, (1.3, yc), (1.7, yc), _NET[0])
+    _arrow(ax, (2.7, yc), (3.05, yc), _NET[0])
+    for y, name in ((5.42, "$h_1$"), (4.68, "$h_t$")):
+        _box(ax, 4.75, 5.35, y, 0.36, name, _NET)
+        _arrow(ax, (4.05, yc), (4.75, y), _NET[0])
+    ax.text(5.05, 5.07, "⋮", ha="center", va="center", fontsize=12)
+    ax.text(5.55, yc, "heads: one per task,\neach gives its task's\nlogits", ha="left", va="center", fontsize=10,
+            linespacing=1.25)
+    _arrow(ax, (3.55, 4.5), (3.55, 4.8), _SLEEP[0], dashed=True)
+    ax.text(3.45, 4.6, "dreams (from the memories) enter here", ha="right", va="center", fontsize=9.5,
+            color=_SLEEP[0])
+
+    # 2. the wake: task t arrives
+    section(2.45, 4.35, "Wake: task t arrives (learn it fast, remember it)", _WAKE[0], "#fffaf5")
+    y_head, y_gan, y_data = 3.72, 2.88, 3.3
+    _box(ax, 0.3, 1.5, y_data, 0.78, "real data\nof task t", _WAKE)
+    _box(ax, 2.0, 3.7, y_head, 0.5, "extractor (frozen)", _NET)
+    _box(ax, 4.2, 5.3, y_head, 0.5, "new head $h_t$", _WAKE)
+    ax.text(5.45, y_head, "learns at LR_FAST\n(cross-entropy)", ha="left", va="center", fontsize=10,
+            linespacing=1.25)
+    _box(ax, 2.0, 3.7, y_gan, 0.5, "cGAN: $G_t$ vs $D_t$", _WAKE)
+    _box(ax, 4.2, 5.3, y_gan, 0.5, "memory $G_t$", _WAKE)
+    ax.text(5.45, y_gan, "kept ($D_t$ dropped):\ndreams of task t", ha="left", va="center", fontsize=10,
+            linespacing=1.25)
+    for y in (y_head, y_gan):
+        _arrow(ax, (1.5, y_data), (2.0, y), _WAKE[0])
+        _arrow(ax, (3.7, y), (4.2, y), _WAKE[0])
+
+    # 3. the sleep: consolidate with dreams
+    section(0.08, 2.35, "Sleep: after every wake (consolidate with dreams)", _SLEEP[0], "#f6f9fd")
+    y_t, y_s, y_m = 1.55, 0.55, 1.05
+    _box(ax, 0.3, 1.4, y_m, 0.78, "memories\n$G_1 \\dots G_t$", _SLEEP)
+    _box(ax, 1.75, 3.45, y_m, 0.78, "dreams of a\nrandom memory $G_i$", _SLEEP)
+    _arrow(ax, (1.4, y_m), (1.75, y_m), _SLEEP[0], dashed=True)
+    _box(ax, 3.9, 5.35, y_t, 0.78, "teacher: frozen\ncopy, wake's $h_t$", _NET)
+    _box(ax, 3.9, 5.35, y_s, 0.58, "student: the net", _NET)
+    _arrow(ax, (3.45, y_m), (3.9, y_t), _SLEEP[0], dashed=True)
+    _arrow(ax, (3.45, y_m), (3.9, y_s), _SLEEP[0], dashed=True)
+    _box(ax, 5.8, 7.35, y_m, 0.78, "MSE of their\nlogits (head $h_i$)", _SLEEP)
+    _arrow(ax, (5.35, y_t), (5.8, y_m + 0.15), _SLEEP[0], dashed=True)
+    _arrow(ax, (5.35, y_s), (5.8, y_m - 0.15), _SLEEP[0], dashed=True)
+    _arrow(ax, (5.95, y_m - 0.39), (5.35, y_s - 0.14), _SLEEP[0], rad=-0.3, dashed=True)
+    ax.text(6.6, 0.33, "update the whole\nstudent at LR_SLOW", ha="center", va="center", fontsize=10,
+            color=_SLEEP[0], linespacing=1.25)
     return fig

@@ -10,7 +10,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..book.plotting import accuracy_heatmap, scenario_bars
+from ..book.plotting import SMALL, accuracy_heatmap, scenario_bars
 from ..running.paper import PAPER_TABLE2
 from .aggregate import Group
 
@@ -37,7 +37,7 @@ def save_figures(groups: Sequence[Group], folder: Path) -> list[Path]:
     for g in groups:
         by_bench.setdefault((g.benchmark, g.data, g.scenario), []).append(g)
     for (bench, data, scenario), gs in by_bench.items():
-        fig, ax = plt.subplots(figsize=(6.5, 3.6))
+        fig, ax = plt.subplots(figsize=(7.0, 4.6), layout="constrained")
         for i, g in enumerate(gs):
             a = np.array([r.metrics["average_accuracy_curve"] for r in g.runs], dtype=float)
             x = np.arange(1, a.shape[1] + 1)
@@ -53,9 +53,9 @@ def save_figures(groups: Sequence[Group], folder: Path) -> list[Path]:
         ax.set_ylabel("average accuracy on seen tasks (%)")
         ax.set_title(f"{bench} ({data}), {scenario} scenario: mean ± std over seeds", fontsize=10)
         ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.legend(fontsize=7)
+        # below the axes, where it covers no curve
+        ax.legend(fontsize=SMALL, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
         ax.grid(alpha=0.3)
-        fig.tight_layout()
         sc = "" if scenario == "task" else f"__{scenario}"
         path = folder / f"{_slug(bench)}__{_slug(data)}{sc}__average-accuracy.png"
         _save_fig(fig, path)
