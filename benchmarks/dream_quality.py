@@ -19,8 +19,9 @@ from pathlib import Path
 
 import torch
 
+from mygo_nb.book import plotting
 from mygo_nb.config import PROFILES
-from mygo_nb.core.memories import dream_score, fit_memory
+from mygo_nb.core.memories import GAN_RECIPES, MEMORY_KINDS, dream_score, fit_memory
 from mygo_nb.data import load_benchmark
 from mygo_nb.running.experiment import resolve_device
 from mygo_nb.running.paper import mean_std
@@ -30,11 +31,14 @@ from mygo_nb.running.records import atomic_write_text
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--kinds", nargs="+", choices=("gan", "vae"), default=["gan", "vae"])
+    p.add_argument("--kinds", nargs="+", choices=MEMORY_KINDS, default=["gan", "vae"],
+                   help="memory kinds: gan (the paper's recipe), vae, and the cGAN recipes "
+                        + ", ".join(GAN_RECIPES))
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--device", default="auto")
     p.add_argument("--data-root", default=None)
     p.add_argument("--out", default=None, help="also write the table (Markdown) here")
+    p.add_argument("--grids", default=None, help="also save a dream grid per kind (first seed) in this folder")
     args = p.parse_args()
     device = resolve_device(args.device)
     cfg = PROFILES["paper"].train
@@ -48,11 +52,18 @@ def main() -> None:
             memories = [fit_memory(t, kind, cfg, rng, progress=True) for t in bench.tasks]
             accs = dream_score(memories, bench.tasks, cfg, rng, steps=args.steps, progress=True)
             scores[kind].append(accs)
+            if args.grids and seed == args.seeds[0]:
+                names = [list(t.class_names) for t in bench.tasks]
+                fig = plotting.dream_grid(memories, names, per_class=8, seed=seed,
+                                          title=f"{kind} memories: dreams of each class (seed {seed})")
+                Path(args.grids).mkdir(parents=True, exist_ok=True)
+                fig.savefig(Path(args.grids) / f"dreams_{kind}.png", dpi=100, bbox_inches="tight")
             print(f"{kind} seed {seed}: per task {[round(a, 2) for a in accs]}, average {sum(accs) / len(accs):.2f} "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
     seeds = " ".join(map(str, args.seeds))
     lines = ["# Dream quality: classification accuracy score of the memories (Split-MNIST, class scenario)", "",
-             f"Produced by `python benchmarks/dream_quality.py --seeds {seeds} --steps {args.steps}` (paper budget: "
+             f"Produced by `python benchmarks/dream_quality.py --kinds {' '.join(args.kinds)} --seeds {seeds} "
+             f"--steps {args.steps}` (paper budget: "
              "one memory per task, 5 epochs, z_dim 64, hidden 128). A fresh net learns the ten classes from dreams "
              "alone and classifies the real test images among all ten. Mean ± std over seeds.", "",
              "| memory | " + " | ".join(f"task {i + 1}" for i in range(bench.n_tasks)) + " | average | n |",

@@ -1,8 +1,22 @@
+import pytest
 import torch
 
-from mygo_nb.core.memories import GenerativeMemory, VAEMemory, balanced_labels, gan_step, make_gan, make_vae
+from mygo_nb.config import TrainConfig
+from mygo_nb.core.memories import (
+    GAN_RECIPES,
+    MEMORY_KINDS,
+    GANRecipe,
+    GenerativeMemory,
+    VAEMemory,
+    balanced_labels,
+    gan_step,
+    make_gan,
+    make_vae,
+    memory_trainer,
+)
 from mygo_nb.core.net import adam, extractor_parameters, make_net, param_count
 from mygo_nb.core.store import load_memory, load_net, save_memory, save_net
+from mygo_nb.errors import ConfigError
 
 
 def test_image_net_shapes_and_sizes():
@@ -70,3 +84,30 @@ def test_safetensors_round_trip(tmp_path):
     z, c = torch.randn(5, 8), torch.tensor([0, 1, 2, 0, 1])
     assert isinstance(back, VAEMemory) and back.kind == "vae" and back.task == 1 and back.n_classes == 3
     assert torch.equal(back.generator(z, c), vae.decoder(z, c))
+
+
+def test_gan_recipes_train_and_store_as_plain_generators(tmp_path):
+    cfg = TrainConfig(batch_size=16)
+    x = torch.rand(32, 1, 28, 28) * 2 - 1
+    y = torch.arange(32) % 2
+    assert set(GAN_RECIPES) <= set(MEMORY_KINDS)
+    for kind, recipe in GAN_RECIPES.items():
+        torch.manual_seed(0)
+        trainer = memory_trainer(kind, (1, 28, 28), 2, cfg, "cpu")
+        sn = any("parametrizations" in name for name, _ in trainer.d.named_modules())
+        assert sn == recipe.spectral_norm, kind
+        assert trainer.opt_g.param_groups[0]["betas"][0] == recipe.beta1
+        before = [p.detach().clone() for p in trainer.g.parameters()]
+        rng = torch.Generator().manual_seed(1)
+        d_loss, g_loss = trainer.step(x, y, rng)
+        assert torch.isfinite(d_loss) and torch.isfinite(g_loss)
+        assert any(not torch.equal(a, b) for a, b in zip(before, trainer.g.parameters(), strict=True))
+        memory = trainer.memory(0)
+        path = save_memory(memory, tmp_path / f"{kind}.safetensors")
+        loaded = load_memory(path)
+        assert type(loaded) is GenerativeMemory
+        a, _ = memory.dream(8, torch.Generator().manual_seed(2))
+        b, _ = loaded.dream(8, torch.Generator().manual_seed(2))
+        assert torch.equal(a, b)
+    with pytest.raises(ConfigError, match="GAN loss"):
+        GANRecipe(loss="wasserstein")

@@ -30,14 +30,17 @@ from .loops import epoch_loop
 from .net import adam, make_net
 
 __all__ = [
+    "GAN_RECIPES",
     "MEMORY_KINDS",
     "VAE_NOISE",
     "ConditionalVAE",
     "Discriminator",
+    "GANRecipe",
     "GANTrainer",
     "GenerativeMemory",
     "Generator",
     "MemoryTrainer",
+    "RecipeGANTrainer",
     "VAEEncoder",
     "VAEMemory",
     "VAETrainer",
@@ -51,6 +54,7 @@ __all__ = [
     "memory_meta",
     "memory_nbytes",
     "memory_trainer",
+    "recipe_gan_step",
     "vae_step",
 ]
 
@@ -285,6 +289,85 @@ class GANTrainer(MemoryTrainer):
         return GenerativeMemory(task, self.g.eval())
 
 
+@dataclass(frozen=True)
+class GANRecipe:
+    """How a cGAN memory learns, beyond the paper's recipe (`GANTrainer`: BCE, Adam at
+    ``lr_fast``, β1 = 0.9). ``loss``: ``bce`` (non-saturating) or ``hinge``; learning rates
+    (None: the run's ``lr_fast``) and β1 of both Adams; spectral norm on D's layers;
+    ``real_label`` < 1 is one-sided label smoothing of D's real targets (``bce`` only)."""
+
+    loss: str = "bce"
+    lr_g: float | None = None
+    lr_d: float | None = None
+    beta1: float = 0.9
+    spectral_norm: bool = False
+    real_label: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_choice("GAN loss", self.loss, ("bce", "hinge"))
+
+
+#: Named cGAN recipes (memory kinds): the DCGAN recipe (Radford et al., 2016: Adam 2e-4,
+#: β1 0.5) with one-sided label smoothing, and a hinge-loss GAN with a spectrally normalised
+#: discriminator and two time-scale learning rates (Miyato et al., 2018; Heusel et al., 2017).
+GAN_RECIPES: dict[str, GANRecipe] = {
+    "gan-dcgan": GANRecipe(lr_g=2e-4, lr_d=2e-4, beta1=0.5, real_label=0.9),
+    "gan-sn": GANRecipe(loss="hinge", lr_g=1e-4, lr_d=4e-4, beta1=0.5, spectral_norm=True),
+}
+
+
+def recipe_gan_step(g: Generator, d: Discriminator, opt_g: torch.optim.Optimizer,
+                    opt_d: torch.optim.Optimizer, real: Tensor, labels: Tensor,
+                    rng: torch.Generator, recipe: GANRecipe) -> tuple[Tensor, Tensor]:
+    """`gan_step` under a `GANRecipe`: the same order of steps and noise draws."""
+    n, device = labels.numel(), real.device
+    bce = F.binary_cross_entropy_with_logits
+    z = torch.randn(n, g.z_dim, device=device, generator=rng)
+    with torch.no_grad():
+        fake = g(z, labels)
+    opt_d.zero_grad(set_to_none=True)
+    d_real, d_fake = d(real, labels), d(fake, labels)
+    if recipe.loss == "hinge":
+        loss_d = F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+    else:
+        loss_d = 0.5 * (bce(d_real, torch.full_like(d_real, recipe.real_label))
+                        + bce(d_fake, torch.zeros_like(d_fake)))
+    loss_d.backward()
+    opt_d.step()
+    z = torch.randn(n, g.z_dim, device=device, generator=rng)
+    opt_g.zero_grad(set_to_none=True)
+    d.requires_grad_(False)
+    out = d(g(z, labels), labels)
+    loss_g = -out.mean() if recipe.loss == "hinge" else bce(out, torch.ones_like(out))
+    loss_g.backward()
+    d.requires_grad_(True)
+    opt_g.step()
+    return loss_d.detach(), loss_g.detach()
+
+
+class RecipeGANTrainer(MemoryTrainer):
+    """A conditional GAN of the paper's size trained with a named `GANRecipe`."""
+
+    loss_names = ("d_loss", "g_loss")
+
+    def __init__(self, dream_shape: tuple[int, ...], n_classes: int, cfg: TrainConfig,
+                 device: torch.device | str, recipe: GANRecipe) -> None:
+        self.recipe = recipe
+        self.g, self.d = make_gan(dream_shape, n_classes, cfg.z_dim, cfg.gan_hidden, device)
+        if recipe.spectral_norm:
+            for i in (0, 2):
+                self.d.net[i] = nn.utils.parametrizations.spectral_norm(self.d.net[i])
+        betas = (recipe.beta1, 0.999)
+        self.opt_g = torch.optim.Adam(self.g.parameters(), lr=recipe.lr_g or cfg.lr_fast, betas=betas)
+        self.opt_d = torch.optim.Adam(self.d.parameters(), lr=recipe.lr_d or cfg.lr_fast, betas=betas)
+
+    def step(self, real: Tensor, labels: Tensor, rng: torch.Generator) -> tuple[Tensor, Tensor]:
+        return recipe_gan_step(self.g, self.d, self.opt_g, self.opt_d, real, labels, rng, self.recipe)
+
+    def memory(self, task: int) -> GenerativeMemory:
+        return GenerativeMemory(task, self.g.eval())
+
+
 class VAETrainer(MemoryTrainer):
     """A conditional VAE, trained with Adam at ``lr_fast`` (`vae_step`)."""
 
@@ -306,13 +389,18 @@ class VAETrainer(MemoryTrainer):
 
 _TRAINERS: dict[str, type[MemoryTrainer]] = {"gan": GANTrainer, "vae": VAETrainer}
 _MEMORIES: dict[str, type[GenerativeMemory]] = {"gan": GenerativeMemory, "vae": VAEMemory}
-MEMORY_KINDS: tuple[str, ...] = tuple(_TRAINERS)
+#: Every memory kind a learner may ask for: ``gan`` (the paper's recipe), ``vae`` and the
+#: named `GAN_RECIPES` (their memories are plain generators, stored as ``gan``).
+MEMORY_KINDS: tuple[str, ...] = (*_TRAINERS, *GAN_RECIPES)
 
 
 def memory_trainer(kind: str, dream_shape: tuple[int, ...], n_classes: int, cfg: TrainConfig,
                    device: torch.device | str) -> MemoryTrainer:
     """A fresh memory of ``kind`` (``gan`` or ``vae``) for a task of ``n_classes``, ready to train."""
-    return _TRAINERS[check_choice("memory kind", kind, MEMORY_KINDS)](dream_shape, n_classes, cfg, device)
+    kind = check_choice("memory kind", kind, MEMORY_KINDS)
+    if kind in GAN_RECIPES:
+        return RecipeGANTrainer(dream_shape, n_classes, cfg, device, GAN_RECIPES[kind])
+    return _TRAINERS[kind](dream_shape, n_classes, cfg, device)
 
 
 def memory_nbytes(dream_shape: tuple[int, ...], n_classes: int, z_dim: int, hidden: int) -> int:
