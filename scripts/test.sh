@@ -5,7 +5,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$here/scripts/setup.sh"
 cd "$here"
-ruff check mygo_nb tests benchmarks scripts
+ruff check mygo_nb tests benchmarks scripts notebooks
 # tests/test_browser.py needs Chromium: install it when absent and we can (root with apt-get), else it skips.
 if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "test: installing chromium for the browser test" >&2
