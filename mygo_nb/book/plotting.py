@@ -48,7 +48,7 @@ __all__ = [
 PAGE_PX = 688
 #: the widest figure (inches); at the notebooks' 100 dpi it is scaled by at most 0.9 onto the page
 PAGE_WIDTH_IN = 7.6
-#: the smallest font (points) of legends, annotations and tick labels: 9 pt x 100/72 x 0.9 ≈ 11 px on the page
+#: the smallest font (points) of legends, annotations and tick labels; 9 pt x 100/72 x 0.9 ≈ 11 px on the page
 SMALL = 9
 
 #: one colour per method label, so a method looks the same in every figure

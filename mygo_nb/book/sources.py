@@ -23,7 +23,7 @@ from typing import Any
 
 __all__ = ["MARKER", "DefiningCell", "defining_cells", "object_source", "resolve", "source_diff", "sync_notebook"]
 
-#: The first line of a defining cell: ``# mygo_nb.<module path>.<object name>``.
+#: The first line of a defining cell, ``# mygo_nb.<module path>.<object name>``.
 MARKER = re.compile(r"\A# (mygo_nb(?:\.[A-Za-z_]\w*)+)\n")
 
 

@@ -40,6 +40,7 @@ __all__ = [
     "GenerativeMemory",
     "Generator",
     "MemoryTrainer",
+    "ProjectionDiscriminator",
     "RecipeGANTrainer",
     "VAEEncoder",
     "VAEMemory",
@@ -294,7 +295,8 @@ class GANRecipe:
     """How a cGAN memory learns, beyond the paper's recipe (`GANTrainer`: BCE, Adam at
     ``lr_fast``, β1 = 0.9). ``loss``: ``bce`` (non-saturating) or ``hinge``; learning rates
     (None: the run's ``lr_fast``) and β1 of both Adams; spectral norm on D's layers;
-    ``real_label`` < 1 is one-sided label smoothing of D's real targets (``bce`` only)."""
+    ``real_label`` < 1 is one-sided label smoothing of D's real targets (``bce`` only);
+    ``projection``: D reads the class through a projection (`ProjectionDiscriminator`)."""
 
     loss: str = "bce"
     lr_g: float | None = None
@@ -302,18 +304,37 @@ class GANRecipe:
     beta1: float = 0.9
     spectral_norm: bool = False
     real_label: float = 1.0
+    projection: bool = False
 
     def __post_init__(self) -> None:
         check_choice("GAN loss", self.loss, ("bce", "hinge"))
 
 
-#: Named cGAN recipes (memory kinds): the DCGAN recipe (Radford et al., 2016: Adam 2e-4,
-#: β1 0.5) with one-sided label smoothing, and a hinge-loss GAN with a spectrally normalised
-#: discriminator and two time-scale learning rates (Miyato et al., 2018; Heusel et al., 2017).
+#: Named cGAN recipes, each a memory kind. ``gan-dcgan`` is the DCGAN recipe (Radford et al., 2016;
+#: Adam 2e-4, β1 0.5) with one-sided label smoothing; ``gan-sn`` a hinge-loss GAN with a spectrally
+#: normalised discriminator and two time-scale learning rates (Miyato et al., 2018; Heusel et al., 2017);
+#: ``gan-proj`` the DCGAN recipe with a projection discriminator (Miyato & Koyama, 2018).
 GAN_RECIPES: dict[str, GANRecipe] = {
     "gan-dcgan": GANRecipe(lr_g=2e-4, lr_d=2e-4, beta1=0.5, real_label=0.9),
     "gan-sn": GANRecipe(loss="hinge", lr_g=1e-4, lr_d=4e-4, beta1=0.5, spectral_norm=True),
+    "gan-proj": GANRecipe(lr_g=2e-4, lr_d=2e-4, beta1=0.5, real_label=0.9, projection=True),
 }
+
+
+class ProjectionDiscriminator(Discriminator):
+    """``D(x, c) = w·h + e_c·h`` with ``h`` the hidden features of ``x`` (Miyato & Koyama,
+    2018): the class decides through an inner product, not 2 of 786 inputs. Same size
+    class as `Discriminator`; it is discarded after the wake, so the memory is unchanged."""
+
+    def __init__(self, in_shape: tuple[int, ...], n_classes: int, hidden: int = 128) -> None:
+        super().__init__(in_shape, n_classes, hidden)
+        self.net = nn.Sequential(nn.Linear(self.in_dim, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 1))
+        self.embed = nn.Embedding(n_classes, hidden)
+        nn.init.normal_(self.embed.weight, std=0.02)  # N(0, 1) would swamp D's first logit
+
+    def forward(self, x: Tensor, c: Tensor) -> Tensor:
+        h = self.net[1](self.net[0](x.reshape(-1, self.in_dim)))
+        return self.net[2](h) + (self.embed(c) * h).sum(1, keepdim=True)
 
 
 def recipe_gan_step(g: Generator, d: Discriminator, opt_g: torch.optim.Optimizer,
@@ -354,6 +375,8 @@ class RecipeGANTrainer(MemoryTrainer):
                  device: torch.device | str, recipe: GANRecipe) -> None:
         self.recipe = recipe
         self.g, self.d = make_gan(dream_shape, n_classes, cfg.z_dim, cfg.gan_hidden, device)
+        if recipe.projection:
+            self.d = ProjectionDiscriminator(dream_shape, n_classes, cfg.gan_hidden).to(device)
         if recipe.spectral_norm:
             for i in (0, 2):
                 self.d.net[i] = nn.utils.parametrizations.spectral_norm(self.d.net[i])
@@ -389,7 +412,7 @@ class VAETrainer(MemoryTrainer):
 
 _TRAINERS: dict[str, type[MemoryTrainer]] = {"gan": GANTrainer, "vae": VAETrainer}
 _MEMORIES: dict[str, type[GenerativeMemory]] = {"gan": GenerativeMemory, "vae": VAEMemory}
-#: Every memory kind a learner may ask for: ``gan`` (the paper's recipe), ``vae`` and the
+#: Every memory kind a learner may ask for, ``gan`` (the paper's recipe), ``vae`` and the
 #: named `GAN_RECIPES` (their memories are plain generators, stored as ``gan``).
 MEMORY_KINDS: tuple[str, ...] = (*_TRAINERS, *GAN_RECIPES)
 
