@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -105,3 +106,13 @@ def test_one_character_on_either_side_is_caught(tmp_path: Path, monkeypatch: pyt
 def test_unknown_object_is_a_clear_error() -> None:
     with pytest.raises(LookupError, match="no 'nope'"):
         sources.resolve("mygo_nb.core.net.nope")
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.stem)
+def test_no_object_addresses_on_pages(path: Path) -> None:
+    """A cell whose last expression returns an object prints ``<... at 0x...>``: noise that changes every run."""
+    shown = [(i, "".join(o.get("data", {}).get("text/plain", "")))
+             for i, cell in enumerate(_cells(path)) for o in cell.get("outputs", [])
+             if o.get("output_type") == "execute_result"]
+    noisy = [(i, text[:60]) for i, text in shown if re.search(r"<[\w.]+ (object )?at 0x[0-9a-f]+>", text)]
+    assert not noisy, f"{path.stem}: {noisy}"
