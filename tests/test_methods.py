@@ -8,6 +8,7 @@ import mygo_nb.learners.mygo as mygo_mod
 from mygo_nb.config import TrainConfig
 from mygo_nb.core.context import RunContext
 from mygo_nb.core.loops import FeatureCache
+from mygo_nb.core.memories import memory_trainer
 from mygo_nb.core.net import adam, extractor_parameters, extractor_snapshot, make_net, set_extractor_trainable
 from mygo_nb.errors import ConfigError
 from mygo_nb.learners.finetune import Finetune, FinetuneMultihead
@@ -158,3 +159,23 @@ def test_same_seed_same_matrix_on_real_mnist(data_root):
     a = run(bench, "mygo", "paper", TINY, seed=5, progress=False)
     b = run(bench, "mygo", "paper", TINY, seed=5, progress=False)
     assert a.accuracy_matrix == b.accuracy_matrix and a.traces["sleep_loss"] == b.traces["sleep_loss"]
+
+
+def test_memory_recipe_variants_use_their_recipe(tiny_bench, monkeypatch):
+    """mygo/paper-proj and mygo/consolidate-proj train gan-proj memories; the defaults keep the paper's gan."""
+    kinds: list[str] = []
+    original = memory_trainer
+
+    def spy(kind, *args, **kwargs):
+        kinds.append(kind)
+        return original(kind, *args, **kwargs)
+
+    monkeypatch.setattr(mygo_mod, "memory_trainer", spy)
+    monkeypatch.setattr("mygo_nb.learners.consolidate.memory_trainer", spy)
+    for variant, scenario in (("paper", "task"), ("paper-proj", "task"), ("consolidate-proj", "class")):
+        kinds.clear()
+        r = run(tiny_bench, "mygo", variant, TINY, progress=False, scenario=scenario)
+        assert kinds == ["gan" if variant == "paper" else "gan-proj"] * tiny_bench.n_tasks
+        assert r.traces["method_config"]["memory"] == kinds[0]
+    with pytest.raises(ConfigError, match="memory"):
+        MyGOConfig(memory="vae")

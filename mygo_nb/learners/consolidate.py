@@ -86,6 +86,7 @@ CONFIGS: dict[str, ConsolidateConfig] = {
     "consolidate-adaptive": ConsolidateConfig(patience=3),
     "consolidate-real": ConsolidateConfig(real_fraction=0.25),
     "consolidate-prewake": ConsolidateConfig(student_init="pre-wake"),
+    "consolidate-proj": ConsolidateConfig(memory="gan-proj"),
 }
 
 

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from ..config import TrainConfig
 from ..core.context import RunContext
 from ..core.loops import FeatureCache, encode, epoch_loop, sleep_loop
-from ..core.memories import GenerativeMemory, memory_trainer
+from ..core.memories import GAN_RECIPES, GenerativeMemory, memory_trainer
 from ..core.net import (
     FEATURE_DIM,
     NeocortexNet,
@@ -38,7 +38,7 @@ from ..core.net import (
     set_extractor_trainable,
 )
 from ..data import Benchmark, Task, TokenBags
-from ..errors import ConfigError
+from ..errors import ConfigError, check_choice
 from .base import Learner, register
 
 __all__ = ["MyGO", "MyGOConfig", "SleepLog", "WakeLog", "paper_wake", "reference_wake", "sleep", "wake"]
@@ -68,13 +68,14 @@ class SleepLog:
 def wake(
     net: NeocortexNet, task: Task, head: nn.Module, cfg: TrainConfig,
     rng: torch.Generator, *, progress: bool = False, desc: str = "wake",
-    cache: FeatureCache | None = None,
+    cache: FeatureCache | None = None, memory: str = "gan",
 ) -> tuple[GenerativeMemory, WakeLog]:
     """Train ``head`` on the frozen extractor's features of ``task`` while a fresh cGAN
     learns the task's dream-space data; return the task's memory and the log.
 
     ``head`` is one of ``net.heads`` (the reference code) or a separate hippocampal
-    head (the paper). A ``cache`` keeps the task's features for the evaluation.
+    head (the paper). A ``cache`` keeps the task's features for the evaluation;
+    ``memory`` names the cGAN's recipe (the paper's ``gan`` by default).
     """
     if not extractor_is_frozen(net):
         raise RuntimeError("wake() expects a frozen extractor")
@@ -84,7 +85,7 @@ def wake(
     feats = encode(net.trunk, real)  # once: the extractor does not learn in the wake
     if cache is not None:
         cache.put(net, (task.index, "train"), feats)
-    gan = memory_trainer("gan", net.dream_shape, task.n_classes, cfg, data.y.device)
+    gan = memory_trainer(memory, net.dream_shape, task.n_classes, cfg, data.y.device)
     opt = adam(head.parameters(), cfg.lr_fast)
 
     def step(idx: Tensor) -> Tensor:
@@ -143,25 +144,27 @@ def sleep(
 
 
 def reference_wake(
-    net: NeocortexNet, task: Task, ctx: RunContext, cache: FeatureCache | None = None
+    net: NeocortexNet, task: Task, ctx: RunContext, cache: FeatureCache | None = None,
+    kind: str = "gan",
 ) -> tuple[GenerativeMemory, NeocortexNet, WakeLog]:
     """The public code's wake: the student's own new head learns the task, and the
     teacher is a copy of the student (so the sleep's loss is exactly 0)."""
     head = net.add_head(task.n_classes)
     memory, log = wake(net, task, head, ctx.cfg, ctx.rng, progress=ctx.progress,
-                       desc=ctx.desc(task, "wake"), cache=cache)
+                       desc=ctx.desc(task, "wake"), cache=cache, memory=kind)
     return memory, copy.deepcopy(net), log
 
 
 def paper_wake(
-    net: NeocortexNet, task: Task, ctx: RunContext, cache: FeatureCache | None = None
+    net: NeocortexNet, task: Task, ctx: RunContext, cache: FeatureCache | None = None,
+    kind: str = "gan",
 ) -> tuple[GenerativeMemory, NeocortexNet, WakeLog]:
     """The paper's wake: a separate hippocampal head learns the task; the teacher
     carries it, the student gets a fresh head and a trainable extractor."""
     device = next(net.parameters()).device
     hippocampal = nn.Linear(FEATURE_DIM, task.n_classes).to(device)
     memory, log = wake(net, task, hippocampal, ctx.cfg, ctx.rng, progress=ctx.progress,
-                       desc=ctx.desc(task, "wake"), cache=cache)
+                       desc=ctx.desc(task, "wake"), cache=cache, memory=kind)
     net.add_head(task.n_classes)  # the student's head for the task: fresh
     teacher = copy.deepcopy(net)
     teacher.heads[task.index].load_state_dict(hippocampal.state_dict())
@@ -173,17 +176,21 @@ def paper_wake(
 class MyGOConfig:
     """``hippocampal_head``: False is the reference code (the wake trains the student's own new head, the
     teacher is a copy of the student), True the paper's text (a separate head learns in the wake, the
-    teacher carries it, the student gets a fresh head and a trainable extractor for the sleep)."""
+    teacher carries it, the student gets a fresh head and a trainable extractor for the sleep).
+    ``memory``: the cGAN's recipe, the paper's ``gan`` or one of `GAN_RECIPES` (beyond the paper)."""
 
     hippocampal_head: bool = False
+    memory: str = "gan"
 
     def __post_init__(self) -> None:
         if not isinstance(self.hippocampal_head, bool):
             raise ConfigError(f"hippocampal_head must be true or false, got {self.hippocampal_head!r}")
+        check_choice("memory", self.memory, ("gan", *GAN_RECIPES))
 
 
 @register("mygo", config=MyGOConfig, scenarios=("task",),
-          variants={"reference": MyGOConfig(hippocampal_head=False), "paper": MyGOConfig(hippocampal_head=True)})
+          variants={"reference": MyGOConfig(hippocampal_head=False), "paper": MyGOConfig(hippocampal_head=True),
+                    "paper-proj": MyGOConfig(hippocampal_head=True, memory="gan-proj")})
 class MyGO(Learner):
     """MyGO's wake-sleep learner: one head per task, one cGAN memory per task."""
 
@@ -196,7 +203,7 @@ class MyGO(Learner):
         ctx, net = self.ctx, self.net
         set_extractor_trainable(net, False)
         wake_phase = paper_wake if self.config.hippocampal_head else reference_wake
-        memory, teacher, wlog = wake_phase(net, task, ctx, self.cache)
+        memory, teacher, wlog = wake_phase(net, task, ctx, self.cache, self.config.memory)
         self.memories.append(memory)
         slog = sleep(net, teacher, self.memories, ctx.cfg, ctx.rng, ctx.host_rng, progress=ctx.progress,
                      desc=ctx.desc(task, "sleep"))
