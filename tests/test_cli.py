@@ -18,7 +18,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     [
         (["--method", "si"], "'mygo', 'finetune', 'finetune-multihead', 'joint', 'ewc', 'lwf', 'replay', 'dgr'"),
         (["--benchmark", "cifar"], "'split-mnist', 'split-agnews'"),
-        (["--variant", "dreamy"], "'reference', 'paper', 'consolidate'"),
+        (["--variant", "dreamy"], "'reference', 'paper', 'paper-proj', 'consolidate'"),
         (["--profile", "huge"], "'paper', 'quick'"),
         (["--eval-on", "val"], "'test', 'train'"),
     ],
