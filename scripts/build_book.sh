@@ -37,6 +37,8 @@ if [ "$execute" = 1 ]; then
     # Write to a temporary file and replace the notebook only when the whole run succeeded.
     # The notebooks read MYGO_PROFILE; passing no -p keeps papermill from injecting a parameters cell.
     MYGO_PROFILE=paper "${lock[@]}" papermill --cwd notebooks "$nb" "$tmp" || { rm -f "$tmp"; exit 1; }
+    # papermill records where it wrote the output; keep the temporary file's path off the published page
+    python -c 'import json, sys; p, nb = sys.argv[1:]; d = json.load(open(p)); d["metadata"].get("papermill", {})["output_path"] = nb; json.dump(d, open(p, "w"), indent=1, ensure_ascii=False); open(p, "a").write("\n")' "$tmp" "$nb"
     mv "$tmp" "$nb"
   done
 fi

@@ -116,3 +116,11 @@ def test_no_object_addresses_on_pages(path: Path) -> None:
              if o.get("output_type") == "execute_result"]
     noisy = [(i, text[:60]) for i, text in shown if re.search(r"<[\w.]+ (object )?at 0x[0-9a-f]+>", text)]
     assert not noisy, f"{path.stem}: {noisy}"
+
+
+@pytest.mark.parametrize("path", ALL, ids=lambda p: p.stem)
+def test_no_machine_paths_in_notebooks(path: Path) -> None:
+    """Absolute paths of the machine that executed a notebook (outputs, papermill metadata) stay off the page."""
+    text = path.read_text(encoding="utf-8")
+    leaks = sorted(set(re.findall(r"/(?:work|tmp|root|home/\w+)/[^\s\"']*", text)))
+    assert not leaks, f"{path.stem}: {leaks[:5]}"
