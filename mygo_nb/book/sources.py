@@ -96,7 +96,7 @@ def sync_notebook(path: Path, write: bool) -> list[str]:
     return stale
 
 
-def _cells(paths: list[Path]) -> Iterator[Path]:
+def _notebooks(paths: list[Path]) -> Iterator[Path]:
     for p in paths:
         yield from sorted(p.glob("*.ipynb")) if p.is_dir() else [p]
 
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("paths", nargs="*", type=Path, default=[Path("notebooks")])
     parser.add_argument("--write", action="store_true", help="copy the package's source into stale cells")
     args = parser.parse_args(argv)
-    stale = {str(p): s for p in _cells(args.paths) if (s := sync_notebook(p, args.write))}
+    stale = {str(p): s for p in _notebooks(args.paths) if (s := sync_notebook(p, args.write))}
     for path, names in stale.items():
         print(f"{path}: {'updated' if args.write else 'differs from the package'}: {', '.join(names)}")
     return 1 if stale and not args.write else 0

@@ -366,10 +366,9 @@ def recipe_gan_step(g: Generator, d: Discriminator, opt_g: torch.optim.Optimizer
     return loss_d.detach(), loss_g.detach()
 
 
-class RecipeGANTrainer(MemoryTrainer):
-    """A conditional GAN of the paper's size trained with a named `GANRecipe`."""
-
-    loss_names = ("d_loss", "g_loss")
+class RecipeGANTrainer(GANTrainer):
+    """A conditional GAN of the paper's size trained with a named `GANRecipe` (its memory,
+    like `GANTrainer`'s, is the plain generator)."""
 
     def __init__(self, dream_shape: tuple[int, ...], n_classes: int, cfg: TrainConfig,
                  device: torch.device | str, recipe: GANRecipe) -> None:
@@ -386,9 +385,6 @@ class RecipeGANTrainer(MemoryTrainer):
 
     def step(self, real: Tensor, labels: Tensor, rng: torch.Generator) -> tuple[Tensor, Tensor]:
         return recipe_gan_step(self.g, self.d, self.opt_g, self.opt_d, real, labels, rng, self.recipe)
-
-    def memory(self, task: int) -> GenerativeMemory:
-        return GenerativeMemory(task, self.g.eval())
 
 
 class VAETrainer(MemoryTrainer):
