@@ -13,13 +13,13 @@ from typing import NoReturn
 
 from .config import BENCHMARKS, EVAL_SPLITS, PROFILES, with_options
 from .core.scenarios import SCENARIOS
-from .data import load_benchmark
+from .data import Benchmark
 from .errors import ConfigError, DataError
 from .learners import REGISTRY, check_method, methods, variants
 from .reproduce.cli import add_arguments as sweep_arguments
 from .reproduce.cli import add_plugin_argument, preload_plugins
 from .reproduce.cli import run_cli as sweep_cli
-from .running.experiment import resolve_device, run, run_experiment
+from .running.experiment import load_for_profile, profile_split, resolve_device, run, run_experiment
 from .running.paper import PAPER_METHODS, paper_comparison
 
 __all__ = ["main"]
@@ -148,11 +148,15 @@ def _paper_table(args: argparse.Namespace) -> None:
     prof = PROFILES[args.profile]
     if args.out_dir:
         _check_writable(Path(args.out_dir) / "probe.json")
-    bench = load_benchmark(args.benchmark, args.data_root, max_train_per_class=prof.max_train_per_class,
-                           device=resolve_device(args.device))
+    device = resolve_device(args.device)
+    benches: dict[object, Benchmark] = {}  # one load per task split
     results = []
     for method, variant in PAPER_METHODS.values():
         for seed in args.seeds:
+            split = profile_split(prof, args.benchmark, seed)
+            if split not in benches:
+                benches[split] = load_for_profile(args.benchmark, args.data_root, prof, seed, device)
+            bench = benches[split]
             r = run(bench, method, variant, prof, seed=seed, eval_on="train", progress=not args.no_progress)
             print(r.summary(), flush=True)
             if args.out_dir:

@@ -33,9 +33,10 @@ def encode(fn: Callable[..., Tensor], x: Inputs, batch: int = ENCODE_BATCH) -> T
 
 
 def epoch_loop(n: int, epochs: int, batch_size: int, rng: torch.Generator,
-               step: Callable[[Tensor], Tensor], *, progress: bool = False,
-               desc: str = "train") -> list[list[float]]:
-    """``epochs`` shuffled passes over ``n`` samples in batches of indices.
+               step: Callable[[Tensor], Tensor], *, n_steps: int | None = None,
+               progress: bool = False, desc: str = "train") -> list[list[float]]:
+    """``epochs`` shuffled passes over ``n`` samples in batches of indices, or, given
+    ``n_steps``, that many batches (a fresh shuffle each pass, the last one partial).
 
     ``step(idx)`` trains on one batch and returns its losses as a 1-d tensor; the
     result holds, per epoch, the mean of each loss over the epoch's batches.
@@ -43,16 +44,16 @@ def epoch_loop(n: int, epochs: int, batch_size: int, rng: torch.Generator,
     if n <= 0 or batch_size <= 0:
         raise ValueError(f"epoch_loop needs n > 0, batch_size > 0: {n}, {batch_size}")
     steps = (n + batch_size - 1) // batch_size
+    total = epochs * steps if n_steps is None else n_steps
     means: list[list[float]] = []
-    with tqdm(total=epochs * steps, desc=desc, leave=False,
-              disable=not progress) as bar:
-        for _ in range(epochs):
+    with tqdm(total=total, desc=desc, leave=False, disable=not progress) as bar:
+        for first in range(0, total, steps):
             perm = torch.randperm(n, device=rng.device, generator=rng)
-            sums = torch.zeros(())
-            for s in range(steps):
+            sums, k = torch.zeros(()), min(steps, total - first)
+            for s in range(k):
                 sums = sums + step(perm[s * batch_size:(s + 1) * batch_size]).detach()
                 bar.update()
-            means.append((sums / steps).tolist())
+            means.append((sums / k).tolist())
     return means
 
 

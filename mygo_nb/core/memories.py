@@ -64,15 +64,15 @@ class Generator(nn.Module):
     """``G(z, c)``: noise plus a class embedding -> a dream of shape ``out_shape``."""
 
     def __init__(self, z_dim: int, n_classes: int, out_shape: tuple[int, ...],
-                 hidden: int = 128, squash: bool = True) -> None:
+                 hidden: int = 128, squash: bool = True, depth: int = 1) -> None:
         super().__init__()
         self.z_dim, self.n_classes = z_dim, n_classes
         self.out_shape = tuple(out_shape)
         self.embed = nn.Embedding(n_classes, n_classes)
-        layers: list[nn.Module] = [
-            nn.Linear(z_dim + n_classes, hidden), nn.ReLU(),
-            nn.Linear(hidden, math.prod(out_shape)),
-        ]
+        layers: list[nn.Module] = [nn.Linear(z_dim + n_classes, hidden), nn.ReLU()]
+        for _ in range(depth - 1):  # more hidden layers (deep generative replay)
+            layers += [nn.Linear(hidden, hidden), nn.ReLU()]
+        layers.append(nn.Linear(hidden, math.prod(out_shape)))
         if squash:  # images live in [-1, 1]
             layers.append(nn.Tanh())
         self.net = nn.Sequential(*layers)
@@ -181,14 +181,15 @@ class VAEEncoder(nn.Module):
     """``q(z | x, c)``: a sample plus a class embedding -> mean and log-variance."""
 
     def __init__(self, in_shape: tuple[int, ...], n_classes: int, z_dim: int,
-                 hidden: int = 128) -> None:
+                 hidden: int = 128, depth: int = 1) -> None:
         super().__init__()
         self.in_dim, self.z_dim = math.prod(in_shape), z_dim
         self.embed = nn.Embedding(n_classes, n_classes)
-        self.net = nn.Sequential(
-            nn.Linear(self.in_dim + n_classes, hidden), nn.ReLU(),
-            nn.Linear(hidden, 2 * z_dim),
-        )
+        first = nn.Linear(self.in_dim + n_classes, hidden)
+        layers: list[nn.Module] = [first, nn.ReLU()]
+        for _ in range(depth - 1):
+            layers += [nn.Linear(hidden, hidden), nn.ReLU()]
+        self.net = nn.Sequential(*layers, nn.Linear(hidden, 2 * z_dim))
 
     def forward(self, x: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
         x = x.reshape(-1, self.in_dim)
@@ -213,18 +214,22 @@ class ConditionalVAE(nn.Module):
 
 
 def make_vae(dream_shape: tuple[int, ...], n_classes: int, z_dim: int,
-             hidden: int = 128, device: torch.device | str = "cpu") -> ConditionalVAE:
-    """A fresh conditional VAE; as in `make_gan`, image dreams get a Tanh output."""
+             hidden: int = 128, device: torch.device | str = "cpu",
+             depth: int = 1) -> ConditionalVAE:
+    """A fresh conditional VAE with ``depth`` hidden layers each way; as in
+    `make_gan`, image dreams get a Tanh output."""
     squash = len(dream_shape) == 3
-    decoder = Generator(z_dim, n_classes, dream_shape, hidden, squash=squash)
-    encoder = VAEEncoder(dream_shape, n_classes, z_dim, hidden)
+    decoder = Generator(z_dim, n_classes, dream_shape, hidden, squash, depth)
+    encoder = VAEEncoder(dream_shape, n_classes, z_dim, hidden, depth)
     return ConditionalVAE(encoder, decoder).to(device)
 
 
 def vae_step(vae: ConditionalVAE, opt: torch.optim.Optimizer, real: Tensor,
-             labels: Tensor, rng: torch.Generator) -> tuple[Tensor, Tensor]:
+             labels: Tensor, rng: torch.Generator,
+             weights: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """One step on the negative ELBO (Gaussian decoder, standard-normal prior);
-    returns the detached per-sample reconstruction and KL terms.
+    returns the detached per-sample reconstruction and KL terms, averaged over the
+    batch (a mean weighted by ``weights``, one per sample, when given).
 
     The decoder's noise variance is `VAE_NOISE` times the batch's mean variance per
     dimension, so one setting suits pixels and the (much smaller) text embeddings.
@@ -232,8 +237,14 @@ def vae_step(vae: ConditionalVAE, opt: torch.optim.Optimizer, real: Tensor,
     recon, mu, logvar = vae(real, labels, rng)
     flat = real.detach().flatten(1)
     noise_var = VAE_NOISE * flat.var(0, unbiased=False).mean().clamp_min(1e-8)
-    rec = (recon - real).flatten(1).pow(2).sum(1).mean() / (2 * noise_var)
-    kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)).mean()
+    rec = (recon - real).flatten(1).pow(2).sum(1)
+    kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)
+    if weights is None:
+        rec, kl = rec.mean(), kl.mean()
+    else:
+        w = weights / weights.sum()
+        rec, kl = (w * rec).sum(), (w * kl).sum()
+    rec = rec / (2 * noise_var)
     opt.zero_grad(set_to_none=True)
     (rec + kl).backward()
     opt.step()
@@ -395,7 +406,8 @@ class VAETrainer(MemoryTrainer):
 
     def __init__(self, dream_shape: tuple[int, ...], n_classes: int,
                  cfg: TrainConfig, device: torch.device | str) -> None:
-        self.vae = make_vae(dream_shape, n_classes, cfg.z_dim, cfg.gan_hidden, device)
+        self.vae = make_vae(dream_shape, n_classes, cfg.z_dim, cfg.gan_hidden, device,
+                            cfg.vae_depth)
         self.opt = adam(self.vae.parameters(), cfg.lr_fast)
 
     def step(self, real: Tensor, labels: Tensor,
@@ -422,9 +434,11 @@ def memory_trainer(kind: str, dream_shape: tuple[int, ...], n_classes: int, cfg:
     return _TRAINERS[kind](dream_shape, n_classes, cfg, device)
 
 
-def memory_nbytes(dream_shape: tuple[int, ...], n_classes: int, z_dim: int, hidden: int) -> int:
+def memory_nbytes(dream_shape: tuple[int, ...], n_classes: int, z_dim: int, hidden: int,
+                  depth: int = 1) -> int:
     """Bytes of the float32 parameters of one memory's generator of this configuration."""
-    return 4 * sum(p.numel() for p in Generator(z_dim, n_classes, dream_shape, hidden).parameters())
+    g = Generator(z_dim, n_classes, dream_shape, hidden, depth=depth)
+    return 4 * sum(p.numel() for p in g.parameters())
 
 
 # --------------------------------------------------------------------------------------------------
@@ -434,7 +448,8 @@ def memory_meta(memory: GenerativeMemory) -> dict[str, Any]:
     """JSON-able facts that rebuild ``memory``'s generator (its weights are stored apart)."""
     g = memory.generator
     return {"task": memory.task, "kind": memory.kind, "z_dim": g.z_dim, "n_classes": g.n_classes,
-            "out_shape": list(g.out_shape), "hidden": g.net[0].out_features, "squash": isinstance(g.net[-1], nn.Tanh)}
+            "out_shape": list(g.out_shape), "hidden": g.net[0].out_features, "squash": isinstance(g.net[-1], nn.Tanh),
+            "depth": sum(isinstance(m, nn.Linear) for m in g.net) - 1}
 
 
 def memory_from_meta(meta: dict[str, Any], state: dict[str, Tensor],
@@ -444,7 +459,7 @@ def memory_from_meta(meta: dict[str, Any], state: dict[str, Tensor],
     if kind not in _MEMORIES:
         raise StoreError(f"a saved memory is of unknown kind {kind!r}; valid kinds: {', '.join(MEMORY_KINDS)}")
     g = Generator(int(meta["z_dim"]), int(meta["n_classes"]), tuple(meta["out_shape"]), int(meta["hidden"]),
-                  squash=bool(meta["squash"]))
+                  squash=bool(meta["squash"]), depth=int(meta.get("depth", 1)))
     g.load_state_dict(state)
     return _MEMORIES[kind](int(meta["task"]), g.to(device).eval())
 

@@ -1,7 +1,7 @@
 """The Neocortex Net: a shared extractor plus one head per task (introduced in notebook 02).
 
 A net maps inputs to the *dream space* with ``embed`` (images: the identity; text: a mean-mode
-EmbeddingBag), then to 256 features with ``trunk``, then to logits with head ``t``. Together
+EmbeddingBag), then to features (256 of them) with ``trunk``, then to logits with head ``t``. Together
 ``embed`` and ``trunk`` are the *extractor*. Generative memories (``memories.py``) produce samples
 in the dream space, so dreams enter the net at ``trunk``.
 """
@@ -18,6 +18,7 @@ __all__ = [
     "NeocortexNet",
     "adam",
     "extractor_parameters",
+    "make_mlp_net",
     "make_net",
     "param_count",
     "set_extractor_trainable",
@@ -43,21 +44,23 @@ class NeocortexNet(nn.Module):
     """Extractor (``embed`` then ``trunk``) and a growing list of task ``heads``."""
 
     def __init__(self, embed: nn.Module, trunk: nn.Module,
-                 dream_shape: tuple[int, ...], n_out: int = 2) -> None:
+                 dream_shape: tuple[int, ...], n_out: int = 2,
+                 feature_dim: int = FEATURE_DIM) -> None:
         super().__init__()
         self.embed, self.trunk = embed, trunk
         self.heads = nn.ModuleList()
         self.dream_shape, self.n_out = dream_shape, n_out
+        self.feature_dim = feature_dim
 
     def add_head(self, n_out: int | None = None) -> nn.Linear:
-        """Append a fresh ``Linear(256, n_out)`` head (on the trunk's device)."""
+        """Append a fresh ``Linear(feature_dim, n_out)`` head on the trunk's device."""
         device = next(self.trunk.parameters()).device
-        head = nn.Linear(FEATURE_DIM, n_out or self.n_out).to(device)
+        head = nn.Linear(self.feature_dim, n_out or self.n_out).to(device)
         self.heads.append(head)
         return head
 
     def features(self, inputs: Tensor | tuple[Tensor, Tensor]) -> Tensor:
-        """Inputs -> 256 features."""
+        """Inputs -> ``feature_dim`` features."""
         return self.trunk(self.embed(inputs))
 
     def forward(self, inputs: Tensor | tuple[Tensor, Tensor], task: int) -> Tensor:
@@ -86,8 +89,22 @@ def make_text_net(vocab_size: int) -> NeocortexNet:
     return NeocortexNet(BagEmbed(vocab_size), trunk, (TEXT_EMBED_DIM,))
 
 
-def make_net(modality: str, vocab_size: int | None = None) -> NeocortexNet:
-    """The Neocortex Net for a benchmark's modality (``image`` or ``text``), no heads yet."""
+def make_mlp_net(hidden: int = 400) -> NeocortexNet:
+    """van de Ven et al.'s Split-MNIST net: Linear(784->400)-ReLU-Linear(400->400)-ReLU."""
+    trunk = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, hidden), nn.ReLU(),
+                          nn.Linear(hidden, hidden), nn.ReLU())
+    return NeocortexNet(nn.Identity(), trunk, (1, 28, 28), feature_dim=hidden)
+
+
+def make_net(modality: str, vocab_size: int | None = None, arch: str = "paper") -> NeocortexNet:
+    """The Neocortex Net for a benchmark's modality (``image`` or ``text``), no heads yet; ``arch``
+    ``mlp400`` is `make_mlp_net` (images only), ``paper`` the paper's net for the modality."""
+    if arch not in ("paper", "mlp400"):
+        raise ValueError(f"unknown net {arch!r}; valid nets: paper, mlp400")
+    if arch == "mlp400":
+        if modality != "image":
+            raise ValueError("the mlp400 net is for images; text benchmarks use the paper's net")
+        return make_mlp_net()
     if modality == "image":
         return make_image_net()
     if modality == "text":

@@ -87,7 +87,8 @@ def save_net(net: NeocortexNet, path: str | os.PathLike[str]) -> Path:
     """Save a Neocortex Net (extractor and all heads)."""
     modality = "image" if isinstance(net.embed, nn.Identity) else "text"
     vocab = None if modality == "image" else net.embed.bag.num_embeddings  # type: ignore[union-attr]
-    meta = {"kind": "neocortex-net", "modality": modality, "vocab_size": vocab,
+    arch = "mlp400" if isinstance(net.trunk[0], nn.Flatten) else "paper"  # type: ignore[index]
+    meta = {"kind": "neocortex-net", "modality": modality, "vocab_size": vocab, "arch": arch,
             "heads": [h.out_features for h in net.heads]}
     return write_safetensors(path, net.state_dict(), meta)
 
@@ -97,7 +98,7 @@ def load_net(path: str | os.PathLike[str], device: torch.device | str = "cpu") -
     meta = _meta(path)
     if meta.get("kind") != "neocortex-net":
         raise StoreError(f"{path} holds a {meta.get('kind')!r}, not a neocortex-net")
-    net = make_net(str(meta["modality"]), meta["vocab_size"])
+    net = make_net(str(meta["modality"]), meta["vocab_size"], str(meta.get("arch", "paper")))
     for n_out in meta["heads"]:
         net.add_head(int(n_out))
     net.load_state_dict(read_safetensors(path))

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 import torch
 
@@ -23,7 +24,7 @@ from .agnews import (
     split_agnews,
 )
 from .files import file_md5, resolve_data_root
-from .mnist import IDX_DTYPES, MNIST_TASKS, read_idx, split_mnist
+from .mnist import IDX_DTYPES, MNIST_TASKS, read_idx, split_mnist, vandeven_split
 from .splits import benchmark_from_dataset, benchmark_from_tensors, validate_class_split
 from .types import Benchmark, Inputs, Task, TaskData, TokenBags, concat_inputs, subset, take
 
@@ -54,13 +55,16 @@ __all__ = [
     "subset",
     "take",
     "validate_class_split",
+    "vandeven_split",
 ]
 
 
 def load_benchmark(name: str, root: str | os.PathLike[str] | None = None, *,
                    max_train_per_class: int | None = None, device: torch.device | str = "cpu",
-                   download: bool = True) -> Benchmark:
-    """A benchmark by name (``split-mnist`` or ``split-agnews``) with its default task split."""
+                   download: bool = True, split: Sequence[Sequence[int]] | None = None) -> Benchmark:
+    """A benchmark by name (``split-mnist`` or ``split-agnews``), cut into tasks by ``split`` (a tuple of
+    class tuples; None: the benchmark's default split)."""
     check_choice("benchmark", name, BENCHMARKS)
     loader = split_mnist if name == "split-mnist" else split_agnews
-    return loader(root, max_train_per_class=max_train_per_class, device=device, download=download)
+    extra = {} if split is None else {"split": split}
+    return loader(root, max_train_per_class=max_train_per_class, device=device, download=download, **extra)

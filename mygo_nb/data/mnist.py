@@ -16,11 +16,24 @@ from .files import file_md5, resolve_data_root
 from .splits import build_tasks, images_to_tensor, validate_class_split
 from .types import Benchmark
 
-__all__ = ["IDX_DTYPES", "MNIST_TASKS", "read_idx", "split_mnist"]
+__all__ = ["IDX_DTYPES", "MNIST_TASKS", "read_idx", "split_mnist", "vandeven_split"]
 
 MNIST_TASKS: tuple[tuple[int, ...], ...] = ((0, 1), (2, 3), (4, 5), (6, 7), (8, 9))
 #: IDX element types, as type code -> big-endian numpy dtype.
 IDX_DTYPES: dict[int, str] = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def vandeven_split(seed: int) -> tuple[tuple[int, ...], ...]:
+    """The Split-MNIST tasks of van de Ven et al.'s public code for ``seed``.
+
+    Seed 0 keeps the digits in order (`MNIST_TASKS`); any other seed relabels digit ``d`` as ``p[d]``,
+    ``p`` the permutation of numpy's legacy generator seeded with ``seed``, and task ``k`` holds the
+    digits relabelled ``2k`` and ``2k + 1`` (in that order).
+    """
+    if seed == 0:
+        return MNIST_TASKS
+    order = np.argsort(np.random.RandomState(seed).permutation(10))
+    return tuple((int(order[2 * k]), int(order[2 * k + 1])) for k in range(5))
 
 
 def _idx_header(path: Path, head: bytes, size: int) -> tuple[np.dtype, tuple[int, ...], int]:

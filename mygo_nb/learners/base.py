@@ -54,7 +54,7 @@ class Learner:
         self.bench, self.ctx = bench, ctx
         self.config = config if config is not None else self.config_type()
         self.scenario = Scenario.of(self.heads_layout(ctx.scenario), bench)
-        self.net: NeocortexNet = make_net(bench.modality, bench.vocab_size).to(bench.device)
+        self.net: NeocortexNet = make_net(bench.modality, bench.vocab_size, ctx.cfg.net).to(bench.device)
         self.memories: list[GenerativeMemory] = []
         #: extractor outputs the evaluation reuses while the extractor is unchanged, or None for no cache
         self.cache: FeatureCache | None = None
@@ -145,7 +145,8 @@ def register(name: str, *, config: type = NoOptions, scenarios: Sequence[str] = 
              variants: Mapping[str, Any] | None = None) -> Callable[[type[Learner]], type[Learner]]:
     """Class decorator: register a `Learner` as method ``name`` with its frozen ``config`` class and the
     ``scenarios`` it is defined for. ``variants`` (name -> config instance) registers named variants instead
-    of one default; a method's first registered variant is its default."""
+    of one default; a method's first registered variant is its default, unless ``variants`` also holds the
+    key None (the plain method name, then the default)."""
     for sc in scenarios:
         check_choice("scenario", sc, SCENARIOS)
 
@@ -169,7 +170,8 @@ def methods() -> tuple[str, ...]:
 
 
 def variants(method: str) -> tuple[str, ...]:
-    """The named variants of ``method`` (empty for a method without variants); the first is the default."""
+    """The named variants of ``method`` (empty for a method without variants); the first is the default unless
+    the plain method is registered too."""
     return tuple(v for v in REGISTRY[check_choice("method", method, methods())] if v is not None)
 
 
@@ -180,7 +182,9 @@ def check_method(method: str, variant: str | None = None, scenario: str = "task"
     assert entries is not None
     check_choice("scenario", scenario, SCENARIOS)
     names = variants(method)
-    if names:
+    if variant is None and None in entries:
+        entry = entries[None]
+    elif names:
         entry = entries[check_choice("variant", variant or names[0], names)]
     elif variant:
         with_variants = [m for m in REGISTRY if variants(m)]

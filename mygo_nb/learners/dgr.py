@@ -2,7 +2,8 @@
 
 One generator for the whole stream (an unconditional VAE of the MyGO memories' size), trained on each task's
 data mixed with its own previous samples; the previous solver labels the replayed samples (hard labels).
-Replayed losses are weighted by the share of tasks they stand for (weights 1 and ``t``).
+Replayed losses, the solver's and the generator's, are weighted by the share of tasks they stand for (weights
+1 and ``t``), as in the public code of van de Ven et al. (2022).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class DGR(SequentialLearner):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         cfg = self.ctx.cfg
-        self.vae = make_vae(self.net.dream_shape, 1, cfg.z_dim, cfg.gan_hidden, self.bench.device)
+        self.vae = make_vae(self.net.dream_shape, 1, cfg.z_dim, cfg.gan_hidden, self.bench.device, cfg.vae_depth)
         self.prev_gen: Generator | None = None
         self.prev_net: NeocortexNet | None = None
         self.last_task = -1  # the latest task the generator has learned
@@ -66,14 +67,18 @@ class DGR(SequentialLearner):
     def extra_loss(self, task: Task, xb: Any, feats: Tensor) -> Tensor | None:
         t, n = task.index, len(feats)
         real = self.net.embed(xb).detach() if isinstance(xb, tuple) else xb
-        loss = None
+        loss, weights = None, None
         if t:
             xr, tr, yr = self._replay_batch(n, t)
             loss = t * self.scenario.cross_entropy(self.net, self.net.trunk(xr), tr, yr, t)
+            # the generator learns its own previous samples weighted as the classifier does (1 and t): every
+            # task keeps an equal share of what it dreams (with equal weights the oldest task's share would
+            # halve with every new task)
+            weights = torch.cat([torch.ones(len(real), device=real.device), torch.full((n,), float(t),
+                                                                                        device=real.device)])
             real = torch.cat([real, xr])
-        # the generator learns the current inputs and its own previous samples, in the same proportions
         vae_step(self.vae, self.opt_v, real, torch.zeros(len(real), dtype=torch.long, device=real.device),
-                 self.ctx.rng)
+                 self.ctx.rng, weights)
         return loss
 
     def after_task(self, task: Task) -> None:

@@ -30,7 +30,6 @@ from ..core.context import RunContext
 from ..core.loops import FeatureCache, encode, epoch_loop, sleep_loop
 from ..core.memories import GAN_RECIPES, GenerativeMemory, memory_trainer
 from ..core.net import (
-    FEATURE_DIM,
     NeocortexNet,
     adam,
     extractor_is_frozen,
@@ -162,7 +161,7 @@ def paper_wake(
     """The paper's wake: a separate hippocampal head learns the task; the teacher
     carries it, the student gets a fresh head and a trainable extractor."""
     device = next(net.parameters()).device
-    hippocampal = nn.Linear(FEATURE_DIM, task.n_classes).to(device)
+    hippocampal = nn.Linear(net.feature_dim, task.n_classes).to(device)
     memory, log = wake(net, task, hippocampal, ctx.cfg, ctx.rng, progress=ctx.progress,
                        desc=ctx.desc(task, "wake"), cache=cache, memory=kind)
     net.add_head(task.n_classes)  # the student's head for the task: fresh

@@ -1,7 +1,8 @@
 """Experience replay, storage-fair, ``replay`` (notebook 09).
 
 After each task a class-balanced random sample of its raw training data is kept: as many bytes as that
-task's MyGO memory (a generator of the run's configuration) unless the config names a budget. Every batch
+task's MyGO memory (a generator of the run's configuration) unless the config names a budget (variant
+``vandeven``: van de Ven et al.'s 100 images per class). Every batch
 of a later task adds as many replayed samples, drawn uniformly over everything kept. Replayed losses are
 weighted by the share of tasks they stand for (weights 1 and ``t``: a common factor Adam ignores).
 """
@@ -52,7 +53,12 @@ def _select_within(x: Inputs, y: Tensor, n_classes: int, budget: int, rng: torch
     return order[cost <= budget]
 
 
-@register("replay", config=ReplayConfig)
+#: van de Ven et al.'s Split-MNIST buffer: 100 images of 28 x 28 bytes per class, two classes per task
+VANDEVEN_BYTES = 2 * 100 * 28 * 28
+
+
+@register("replay", config=ReplayConfig,
+          variants={None: ReplayConfig(), "vandeven": ReplayConfig(bytes_per_task=VANDEVEN_BYTES)})
 class ExperienceReplay(SequentialLearner):
     """Experience replay with a buffer of real samples as large, in bytes, as the MyGO memories."""
 

@@ -26,8 +26,9 @@ __all__ = ["SequentialLearner", "train_supervised"]
 
 def train_supervised(net: NeocortexNet, opt: torch.optim.Optimizer, x: Inputs, y: Tensor,
                      loss_fn: Callable[[Tensor, Any, Tensor], Tensor], ctx: RunContext, desc: str) -> dict[str, Any]:
-    """``wake_epochs`` shuffled epochs of ``opt`` steps on ``loss_fn(idx, xb, feats)`` (the batch's indices, its
-    inputs and their features). Returns the per-epoch mean losses, the seconds and the samples seen."""
+    """``wake_epochs`` shuffled epochs (or ``iters_per_task`` batches, when set) of ``opt`` steps on
+    ``loss_fn(idx, xb, feats)`` (the batch's indices, its inputs and their features). Returns the per-epoch
+    mean losses, the seconds and the samples seen."""
     t0 = time.perf_counter()
     net.train()
 
@@ -39,9 +40,16 @@ def train_supervised(net: NeocortexNet, opt: torch.optim.Optimizer, x: Inputs, y
         opt.step()
         return loss.detach().reshape(1)
 
-    cfg = ctx.cfg
-    means = epoch_loop(len(y), cfg.wake_epochs, cfg.batch_size, ctx.rng, step, progress=ctx.progress, desc=desc)
-    return {"loss": [m[0] for m in means], "seconds": time.perf_counter() - t0, "samples": cfg.wake_epochs * len(y)}
+    cfg, n = ctx.cfg, len(y)
+    n_steps = cfg.iters_per_task or None
+    means = epoch_loop(n, cfg.wake_epochs, cfg.batch_size, ctx.rng, step, n_steps=n_steps, progress=ctx.progress,
+                       desc=desc)
+    if n_steps is None:
+        samples = cfg.wake_epochs * n
+    else:  # whole passes, then the partial last one
+        passes, rest = divmod(n_steps, -(-n // cfg.batch_size))
+        samples = passes * n + min(rest * cfg.batch_size, n)
+    return {"loss": [m[0] for m in means], "seconds": time.perf_counter() - t0, "samples": samples}
 
 
 class SequentialLearner(Learner):

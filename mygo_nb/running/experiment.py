@@ -14,7 +14,7 @@ import torch
 from ..config import BENCHMARKS, EVAL_SPLITS, PROFILES, Profile
 from ..core.context import RunContext
 from ..core.metrics import summarize
-from ..data import Benchmark, Task, TokenBags, load_benchmark
+from ..data import Benchmark, Task, TokenBags, load_benchmark, vandeven_split
 from ..errors import ConfigError, check_choice
 from ..learners import Learner, check_method
 from ..learners.base import config_dict
@@ -22,8 +22,17 @@ from .checkpoint import Checkpointer, run_fingerprint
 from .loop import StreamRun, run_stream
 from .records import RunResult
 
-__all__ = ["determinism", "raw_data_bytes", "resolve_device", "run", "run_experiment", "seed_everything",
-           "storage_record"]
+__all__ = [
+    "determinism",
+    "load_for_profile",
+    "profile_split",
+    "raw_data_bytes",
+    "resolve_device",
+    "run",
+    "run_experiment",
+    "seed_everything",
+    "storage_record",
+]
 
 #: cuBLAS's fixed workspace, needed for deterministic GPU matrix products (read when CUDA starts)
 CUBLAS_WORKSPACE = ":4096:8"
@@ -66,6 +75,22 @@ def seed_everything(seed: int, device: torch.device) -> tuple[torch.Generator, t
     return rng, host
 
 
+def profile_split(prof: Profile, benchmark: str, seed: int) -> tuple[tuple[int, ...], ...] | None:
+    """The task split ``prof`` asks for on ``benchmark`` at ``seed`` (None: the benchmark's default)."""
+    if prof.task_split == "default":
+        return None
+    if benchmark != "split-mnist":
+        raise ConfigError(f"profile {prof.name!r} is a Split-MNIST protocol; it has no task split for {benchmark}")
+    return vandeven_split(seed)
+
+
+def load_for_profile(benchmark: str, data_root: str | os.PathLike[str] | None, prof: Profile, seed: int,
+                     device: torch.device | str = "cpu") -> Benchmark:
+    """``benchmark`` loaded as ``prof`` says: its cap on samples per class and its task split at ``seed``."""
+    return load_benchmark(benchmark, data_root, max_train_per_class=prof.max_train_per_class, device=device,
+                          split=profile_split(prof, benchmark, seed))
+
+
 def run(bench: Benchmark, method: str, variant: str | None = None, profile: str | Profile = "paper", *,
         seed: int = 0, eval_on: str = "test", progress: bool = True,
         checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False,
@@ -81,6 +106,10 @@ def run(bench: Benchmark, method: str, variant: str | None = None, profile: str 
     entry = check_method(method, variant, scenario, config)
     prof = profile if isinstance(profile, Profile) else PROFILES[check_choice("profile", profile, tuple(PROFILES))]
     check_choice("eval split", eval_on, EVAL_SPLITS)
+    split = profile_split(prof, bench.name, seed)
+    if split is not None and tuple(t.classes for t in bench.tasks) != split:
+        raise ConfigError(f"profile {prof.name!r} cuts {bench.name} into the tasks {split} for seed {seed}; "
+                          "load the benchmark with load_for_profile")
     t0 = time.perf_counter()
     rng, host = seed_everything(seed, bench.device)
     ctx = RunContext(prof.train, rng, host, progress, bench.n_tasks, scenario)
@@ -178,7 +207,7 @@ def run_experiment(benchmark: str = "split-mnist", method: str = "mygo", variant
     if deterministic:  # before CUDA starts
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
     dev = resolve_device(device)
-    bench = load_benchmark(benchmark, data_root, max_train_per_class=prof.max_train_per_class, device=dev)
+    bench = load_for_profile(benchmark, data_root, prof, seed, dev)
     result = run(bench, method, variant, prof, seed=seed, eval_on=eval_on, progress=progress,
                  checkpoint_dir=checkpoint_dir, resume=resume, scenario=scenario, config=config,
                  deterministic=deterministic)

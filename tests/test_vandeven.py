@@ -1,0 +1,209 @@
+"""The ``vandeven`` profile: van de Ven, Tuytelaars & Tolias (2022)'s Split-MNIST protocol for the baselines."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from mygo_nb.config import PROFILES, Profile, TrainConfig
+from mygo_nb.core.context import RunContext
+from mygo_nb.core.loops import epoch_loop
+from mygo_nb.core.memories import (
+    VAE_NOISE,
+    Generator,
+    VAEMemory,
+    make_vae,
+    memory_from_meta,
+    memory_meta,
+    memory_nbytes,
+    vae_step,
+)
+from mygo_nb.core.net import make_net
+from mygo_nb.core.store import load_net, save_net
+from mygo_nb.data import MNIST_TASKS, load_benchmark, vandeven_split
+from mygo_nb.errors import ConfigError
+from mygo_nb.learners import check_method, make_learner, variants
+from mygo_nb.learners.replay import ExperienceReplay
+from mygo_nb.learners.sequential import train_supervised
+from mygo_nb.reproduce.spec import expand_spec, load_spec
+from mygo_nb.running.experiment import load_for_profile, profile_split, run
+
+VDV = PROFILES["vandeven"]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 7, 12345])
+def test_the_split_relabels_digits_by_numpys_seeded_permutation(seed):
+    split = vandeven_split(seed)
+    assert sorted(d for task in split for d in task) == list(range(10))
+    # the public code: np.random.seed(seed); p = np.random.permutation(10); digit d gets label p[d];
+    # context k holds labels 2k and 2k+1
+    np.random.seed(seed)
+    p = np.random.permutation(list(range(10)))
+    for k, task in enumerate(split):
+        assert [int(p[d]) for d in task] == [2 * k, 2 * k + 1]
+
+
+def test_seed_zero_keeps_the_digits_in_order_and_other_seeds_differ():
+    assert vandeven_split(0) == MNIST_TASKS
+    assert len({vandeven_split(s) for s in range(1, 6)}) == 5
+
+
+def test_the_profile_is_the_published_protocol():
+    cfg = VDV.train
+    assert (cfg.batch_size, cfg.iters_per_task, cfg.lr_fast) == (128, 2000, 1e-3)
+    net = make_net("image", arch=cfg.net)
+    net.add_head(10)
+    linear = [m for m in net.trunk if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linear] == [(784, 400), (400, 400)]
+    assert net.feature_dim == 400 and net.heads[0].in_features == 400
+    assert net(torch.zeros(3, 1, 28, 28), 0).shape == (3, 10)
+    # their VAE: 784-400-400 encoder to z = 100 (mean and log-variance), 100-400-400-784 decoder
+    theirs = (784 * 400 + 400) + (400 * 400 + 400) + (400 * 200 + 200)
+    theirs += (100 * 400 + 400) + (400 * 400 + 400) + (400 * 784 + 784)
+    vae = make_vae((1, 28, 28), 1, cfg.z_dim, cfg.gan_hidden, "cpu", cfg.vae_depth)
+    ours = sum(p.numel() for p in vae.parameters())
+    assert theirs < ours <= theirs + 1_000  # ours: a 1-class label embedding in both halves
+
+
+def test_the_profile_rejects_what_it_has_no_split_for():
+    with pytest.raises(ConfigError, match="Split-MNIST"):
+        profile_split(VDV, "split-agnews", 0)
+    with pytest.raises(ValueError, match="for images"):
+        make_net("text", 50, "mlp400")
+    with pytest.raises(ConfigError, match="net"):
+        TrainConfig(net="resnet")
+    with pytest.raises(ConfigError, match="task_split"):
+        Profile("x", task_split="random")
+    assert profile_split(PROFILES["paper"], "split-mnist", 3) is None
+
+
+def test_epoch_loop_runs_exactly_n_steps_reshuffling_each_pass():
+    seen: list[torch.Tensor] = []
+
+    def step(idx):
+        seen.append(idx.clone())
+        return torch.ones(1)
+
+    rng = torch.Generator().manual_seed(0)
+    means = epoch_loop(10, 99, 4, rng, step, n_steps=7)  # passes of 3 batches: 3 + 3 + 1
+    assert len(seen) == 7 and len(means) == 3
+    for first in (0, 3):
+        assert sorted(torch.cat(seen[first:first + 3]).tolist()) == list(range(10))
+    assert not torch.equal(torch.cat(seen[:3]), torch.cat(seen[3:6]))  # a fresh shuffle
+    # without n_steps: `epochs` whole passes, the same batches as before n_steps existed
+    seen.clear()
+    epoch_loop(10, 2, 4, torch.Generator().manual_seed(0), step)
+    rng = torch.Generator().manual_seed(0)
+    perms = [torch.randperm(10, generator=rng) for _ in range(2)]
+    assert [s.tolist() for s in seen] == [p[i:i + 4].tolist() for p in perms for i in (0, 4, 8)]
+
+
+def test_train_supervised_counts_the_samples_of_its_iteration_budget(tiny_bench):
+    task = tiny_bench.tasks[0]  # 96 training images: 3 batches of 32 a pass
+    cfg = TrainConfig(batch_size=32, iters_per_task=5)
+    ctx = RunContext(cfg, torch.Generator().manual_seed(0), torch.Generator().manual_seed(1), False, 2, "task")
+    net = make_net("image", arch="mlp400")
+    head = net.add_head(2)
+    calls = []
+
+    def loss_fn(idx, xb, feats):
+        calls.append(len(idx))
+        return torch.nn.functional.cross_entropy(head(feats), task.train.y[idx])
+
+    log = train_supervised(net, torch.optim.Adam(net.parameters()), task.train.x, task.train.y, loss_fn, ctx, "t")
+    assert calls == [32] * 5 and log["samples"] == 160 and len(log["loss"]) == 2
+
+
+def test_generator_depth_keeps_the_one_layer_weights_and_is_saved(tmp_path):
+    g1 = Generator(8, 2, (1, 4, 4), 16)
+    assert list(g1.state_dict()) == ["embed.weight", "net.0.weight", "net.0.bias", "net.2.weight", "net.2.bias"]
+    g2 = Generator(8, 2, (1, 4, 4), 16, depth=2)
+    assert sum(isinstance(m, torch.nn.Linear) for m in g2.net) == 3
+    assert memory_nbytes((1, 4, 4), 2, 8, 16, depth=2) == 4 * sum(p.numel() for p in g2.parameters())
+    mem = VAEMemory(0, g2)
+    meta = memory_meta(mem)
+    assert meta["depth"] == 2
+    back = memory_from_meta(meta, g2.state_dict())
+    z, c = torch.randn(3, 8), torch.tensor([0, 1, 1])
+    assert torch.equal(back.generator(z, c), g2(z, c))
+
+
+def test_an_mlp400_net_is_saved_and_loaded(tmp_path):
+    net = make_net("image", arch="mlp400")
+    net.add_head(2)
+    back = load_net(save_net(net, tmp_path / "net.safetensors"))
+    x = torch.randn(2, 1, 28, 28)
+    assert back.feature_dim == 400 and torch.equal(back(x, 0), net(x, 0))
+
+
+def test_the_vandeven_variants_and_the_plain_methods():
+    assert variants("replay") == ("vandeven",) and variants("ewc") == ("vandeven",)
+    assert check_method("replay").config.bytes_per_task is None  # the plain method stays storage-fair
+    assert check_method("replay", "vandeven").config.bytes_per_task == 2 * 100 * 784
+    assert check_method("ewc", "vandeven").config.lam == 1e9 and check_method("ewc").config.lam == 1e4
+    with pytest.raises(ConfigError, match="variant"):
+        check_method("replay", "nope")
+
+
+def test_replay_vandeven_keeps_100_images_per_class(tiny_bench):
+    # the tiny benchmark has 48 images a class: a budget of 100 a class keeps all of them, 20 a class keeps 20
+    prof = dataclasses.replace(VDV, train=dataclasses.replace(VDV.train, iters_per_task=3), task_split="default")
+    ctx = RunContext(prof.train, torch.Generator().manual_seed(0), torch.Generator().manual_seed(1), False, 2,
+                     "class")
+    learner = make_learner("replay", tiny_bench, ctx, "vandeven")
+    assert isinstance(learner, ExperienceReplay)
+    learner.learn(tiny_bench.tasks[0])
+    _, _, y = learner.buffer[0]
+    assert torch.bincount(y).tolist() == [48, 48]
+    small = dataclasses.replace(learner.config, bytes_per_task=2 * 20 * 784)
+    learner = make_learner("replay", tiny_bench, ctx, config=small)
+    learner.learn(tiny_bench.tasks[0])
+    assert torch.bincount(learner.buffer[0][2]).tolist() == [20, 20]
+
+
+@pytest.mark.parametrize("method,variant", [("joint", None), ("finetune", None), ("ewc", "vandeven"),
+                                            ("lwf", None), ("replay", "vandeven"), ("dgr", None)])
+def test_every_preset_method_runs_under_the_profile(tiny_bench, method, variant):
+    prof = dataclasses.replace(VDV, train=dataclasses.replace(VDV.train, iters_per_task=30), task_split="default")
+    r = run(tiny_bench, method, variant, prof, seed=0, scenario="class", progress=False)
+    assert r.config["train"]["net"] == "mlp400" and r.config["train"]["iters_per_task"] == 30
+    assert r.average_accuracy > 45.0  # above chance (25 %) on four learnable classes
+
+
+def test_a_run_refuses_a_benchmark_cut_otherwise_than_its_profile_says(tiny_bench, data_root):
+    with pytest.raises(ConfigError, match="no task split for tiny"):
+        run(tiny_bench, "finetune", None, VDV, seed=1, scenario="class", progress=False)
+    default = load_benchmark("split-mnist", data_root, max_train_per_class=5)
+    with pytest.raises(ConfigError, match="load_for_profile"):
+        run(default, "finetune", None, VDV, seed=1, scenario="class", progress=False)
+    bench = load_for_profile("split-mnist", data_root, dataclasses.replace(VDV, max_train_per_class=5), 2)
+    assert tuple(t.classes for t in bench.tasks) == vandeven_split(2)
+    assert bench.tasks[0].class_names == tuple(str(d) for d in vandeven_split(2)[0])
+
+
+def test_vae_step_averages_each_samples_terms_with_its_weight():
+    vae = make_vae((1, 4, 4), 1, 3, 8)
+    x = torch.rand(4, 1, 4, 4, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    c = torch.zeros(4, dtype=torch.long)
+    w = torch.tensor([1.0, 1.0, 3.0, 3.0])
+    with torch.no_grad():
+        recon, mu, logvar = vae(x, c, torch.Generator().manual_seed(1))
+    noise_var = VAE_NOISE * x.flatten(1).var(0, unbiased=False).mean()
+    rec = (recon - x).flatten(1).pow(2).sum(1) / (2 * noise_var)
+    kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)
+    frozen = torch.optim.SGD(vae.parameters(), lr=0.0)
+    got = vae_step(vae, frozen, x, c, torch.Generator().manual_seed(1), w)
+    assert torch.allclose(got[0], (w * rec).sum() / w.sum()) and torch.allclose(got[1], (w * kl).sum() / w.sum())
+    plain = vae_step(vae, frozen, x, c, torch.Generator().manual_seed(1))
+    assert torch.allclose(plain[0], rec.mean()) and not torch.allclose(plain[0], got[0])
+
+
+def test_the_vandeven_preset_runs_every_baseline_five_seeds_under_the_profile(tmp_path):
+    runs = expand_spec(load_spec("vandeven")[0], data_roots={None: str(tmp_path)})
+    assert len(runs) == 30 and {r.profile for r in runs} == {"vandeven"} and {r.scenario for r in runs} == {"class"}
+    assert {(r.method, r.variant) for r in runs} == {("joint", None), ("finetune", None), ("ewc", "vandeven"),
+                                                    ("lwf", None), ("replay", "vandeven"), ("dgr", None)}
+    assert {r.seed for r in runs} == set(range(5)) and {r.eval_on for r in runs} == {"test"}
