@@ -207,3 +207,19 @@ def test_the_vandeven_preset_runs_every_baseline_five_seeds_under_the_profile(tm
     assert {(r.method, r.variant) for r in runs} == {("joint", None), ("finetune", None), ("ewc", "vandeven"),
                                                     ("lwf", None), ("replay", "vandeven"), ("dgr", None)}
     assert {r.seed for r in runs} == set(range(5)) and {r.eval_on for r in runs} == {"test"}
+
+
+def test_vae_step_with_a_bernoulli_decoder_scores_pixels_as_probabilities_of_ink():
+    vae = make_vae((1, 4, 4), 1, 3, 8)
+    x = (torch.rand(5, 1, 4, 4, generator=torch.Generator().manual_seed(0)) > 0.5).float() * 2 - 1  # {-1, 1}
+    c = torch.zeros(5, dtype=torch.long)
+    with torch.no_grad():
+        recon, _, _ = vae(x, c, torch.Generator().manual_seed(1))
+    p, target = (recon.flatten(1) + 1) / 2, (x.flatten(1) + 1) / 2
+    nll = -(target * p.log() + (1 - target) * (1 - p).log()).sum(1).mean()
+    frozen = torch.optim.SGD(vae.parameters(), lr=0.0)
+    rec, _ = vae_step(vae, frozen, x, c, torch.Generator().manual_seed(1), bernoulli=True)
+    assert torch.allclose(rec, nll, rtol=1e-5)
+    trained = torch.optim.Adam(vae.parameters(), lr=1e-2)
+    losses = [vae_step(vae, trained, x, c, torch.Generator().manual_seed(s), bernoulli=True)[0] for s in range(60)]
+    assert losses[-1] < 0.75 * losses[0]  # it learns to reconstruct

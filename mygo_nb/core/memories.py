@@ -225,26 +225,33 @@ def make_vae(dream_shape: tuple[int, ...], n_classes: int, z_dim: int,
 
 
 def vae_step(vae: ConditionalVAE, opt: torch.optim.Optimizer, real: Tensor,
-             labels: Tensor, rng: torch.Generator,
-             weights: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """One step on the negative ELBO (Gaussian decoder, standard-normal prior);
-    returns the detached per-sample reconstruction and KL terms, averaged over the
-    batch (a mean weighted by ``weights``, one per sample, when given).
+             labels: Tensor, rng: torch.Generator, weights: Tensor | None = None,
+             bernoulli: bool = False) -> tuple[Tensor, Tensor]:
+    """One step on the negative ELBO (standard-normal prior); returns the detached
+    reconstruction and KL terms, averaged over the batch (a mean weighted by
+    ``weights``, one per sample, when given).
 
-    The decoder's noise variance is `VAE_NOISE` times the batch's mean variance per
-    dimension, so one setting suits pixels and the (much smaller) text embeddings.
+    The decoder is Gaussian, its noise variance `VAE_NOISE` times the batch's mean
+    variance per dimension (one setting suits pixels and the much smaller text
+    embeddings), or, with ``bernoulli``, each pixel in [-1, 1] is a probability of ink.
     """
     recon, mu, logvar = vae(real, labels, rng)
     flat = real.detach().flatten(1)
-    noise_var = VAE_NOISE * flat.var(0, unbiased=False).mean().clamp_min(1e-8)
-    rec = (recon - real).flatten(1).pow(2).sum(1)
+    if bernoulli:
+        p = ((recon.flatten(1) + 1) / 2).clamp(1e-6, 1 - 1e-6)
+        rec = F.binary_cross_entropy(p, (flat + 1) / 2, reduction="none").sum(1)
+        scale = torch.ones((), device=rec.device)
+    else:
+        noise_var = VAE_NOISE * flat.var(0, unbiased=False).mean().clamp_min(1e-8)
+        rec = (recon - real).flatten(1).pow(2).sum(1)
+        scale = 2 * noise_var
     kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)
     if weights is None:
         rec, kl = rec.mean(), kl.mean()
     else:
         w = weights / weights.sum()
         rec, kl = (w * rec).sum(), (w * kl).sum()
-    rec = rec / (2 * noise_var)
+    rec = rec / scale
     opt.zero_grad(set_to_none=True)
     (rec + kl).backward()
     opt.step()

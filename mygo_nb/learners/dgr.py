@@ -3,7 +3,8 @@
 One generator for the whole stream (an unconditional VAE of the MyGO memories' size), trained on each task's
 data mixed with its own previous samples; the previous solver labels the replayed samples (hard labels).
 Replayed losses, the solver's and the generator's, are weighted by the share of tasks they stand for (weights
-1 and ``t``), as in the public code of van de Ven et al. (2022).
+1 and ``t``), and the generator's decoder is Bernoulli for images, as in the public code of van de Ven et al.
+(2022).
 """
 
 from __future__ import annotations
@@ -77,8 +78,10 @@ class DGR(SequentialLearner):
             weights = torch.cat([torch.ones(len(real), device=real.device), torch.full((n,), float(t),
                                                                                         device=real.device)])
             real = torch.cat([real, xr])
+        # pixels: a Bernoulli decoder, as in the public code of van de Ven et al. (far better dreams here than the
+        # Gaussian one: 81 % against 50 % class-incremental at 500 batches a task); text embeddings: Gaussian
         vae_step(self.vae, self.opt_v, real, torch.zeros(len(real), dtype=torch.long, device=real.device),
-                 self.ctx.rng, weights)
+                 self.ctx.rng, weights, bernoulli=self.bench.modality == "image")
         return loss
 
     def after_task(self, task: Task) -> None:
