@@ -62,8 +62,9 @@ def our_results(folder: Path, scenario: str) -> dict[str, dict[int, float]]:
 def _mean_sd(values: list[float]) -> str:
     if not values:
         return "—"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.2f} ± {sd:.2f} (n={len(values)})"
+    if len(values) == 1:
+        return f"{values[0]:.2f} (n=1)"
+    return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f} (n={len(values)})"
 
 
 def table(ours: dict[str, dict[int, float]], peer: dict[str, dict[int, float]]) -> str:

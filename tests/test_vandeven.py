@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,8 +33,10 @@ from mygo_nb.learners.replay import ExperienceReplay
 from mygo_nb.learners.sequential import train_supervised
 from mygo_nb.reproduce.spec import expand_spec, load_spec
 from mygo_nb.running.experiment import load_for_profile, profile_split, run
+from mygo_nb.running.records import RunResult
 
 VDV = PROFILES["vandeven"]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 7, 12345])
@@ -223,3 +228,27 @@ def test_vae_step_with_a_bernoulli_decoder_scores_pixels_as_probabilities_of_ink
     trained = torch.optim.Adam(vae.parameters(), lr=1e-2)
     losses = [vae_step(vae, trained, x, c, torch.Generator().manual_seed(s), bernoulli=True)[0] for s in range(60)]
     assert losses[-1] < 0.75 * losses[0]  # it learns to reconstruct
+
+
+def test_peer_table_sets_our_records_beside_the_public_codes_logs(tiny_bench, tmp_path):
+    ours, peer = tmp_path / "ours", tmp_path / "peer"
+    ours.mkdir(), peer.mkdir()
+    prof = dataclasses.replace(VDV, train=dataclasses.replace(VDV.train, iters_per_task=20), task_split="default")
+    for seed in (0, 1):
+        r = run(tiny_bench, "finetune", None, prof, seed=seed, scenario="class", progress=False)
+        r.save(ours / f"finetune_seed{seed}.json")
+    mine = {s: RunResult.load(ours / f"finetune_seed{s}.json").average_accuracy for s in (0, 1)}
+    # what their main.py prints at the end, as benchmarks/peer_vandeven.sh keeps it
+    (peer / "class_none_seed0.txt").write_text(
+        "# GMvandeVen/continual-learning @ abc\n - Context 1: 0.0000\n"
+        "=> average accuracy over all 5 contexts: 0.1975\n", encoding="utf-8")
+    (peer / "class_none_seed1.txt.part").write_text("unfinished", encoding="utf-8")
+    p = subprocess.run([sys.executable, "benchmarks/peer_table.py", "--ours", str(ours), "--peer", str(peer),
+                        "--out", str(tmp_path / "t.md")], capture_output=True, text=True, cwd=ROOT, check=True)
+    text = (tmp_path / "t.md").read_text(encoding="utf-8")
+    assert text.strip() == p.stdout.strip()  # printed and written alike
+    row = next(line for line in text.splitlines() if line.startswith("| finetune | "))
+    mean = (mine[0] + mine[1]) / 2
+    assert f"{mean:.2f} ± " in row and "19.75 (n=1)" in row and f"{mine[0] - 19.75:.2f} (n=1)" in row
+    seeds = next(line for line in text.splitlines() if line.startswith("| finetune / none |"))
+    assert f"{mine[0]:.2f} / 19.75" in seeds and f"{mine[1]:.2f} / —" in seeds

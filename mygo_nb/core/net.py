@@ -90,7 +90,8 @@ def make_text_net(vocab_size: int) -> NeocortexNet:
 
 
 def make_mlp_net(hidden: int = 400) -> NeocortexNet:
-    """van de Ven et al.'s Split-MNIST net: Linear(784->400)-ReLU-Linear(400->400)-ReLU."""
+    """van de Ven et al.'s Split-MNIST net:
+    Linear(784->400)-ReLU-Linear(400->400)-ReLU."""
     trunk = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, hidden), nn.ReLU(),
                           nn.Linear(hidden, hidden), nn.ReLU())
     return NeocortexNet(nn.Identity(), trunk, (1, 28, 28), feature_dim=hidden)

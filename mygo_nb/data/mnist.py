@@ -26,9 +26,9 @@ IDX_DTYPES: dict[int, str] = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4"
 def vandeven_split(seed: int) -> tuple[tuple[int, ...], ...]:
     """The Split-MNIST tasks of van de Ven et al.'s public code for ``seed``.
 
-    Seed 0 keeps the digits in order (`MNIST_TASKS`); any other seed relabels digit ``d`` as ``p[d]``,
-    ``p`` the permutation of numpy's legacy generator seeded with ``seed``, and task ``k`` holds the
-    digits relabelled ``2k`` and ``2k + 1`` (in that order).
+    Seed 0 keeps the digits in order (`MNIST_TASKS`); any other seed relabels digit
+    ``d`` as ``p[d]``, ``p`` the permutation of numpy's legacy generator seeded with
+    ``seed``, and task ``k`` holds the digits relabelled ``2k`` and ``2k + 1``.
     """
     if seed == 0:
         return MNIST_TASKS
