@@ -65,6 +65,10 @@ def test_the_profile_is_the_published_protocol():
     assert [(m.in_features, m.out_features) for m in linear] == [(784, 400), (400, 400)]
     assert net.feature_dim == 400 and net.heads[0].in_features == 400
     assert net(torch.zeros(3, 1, 28, 28), 0).shape == (3, 10)
+    # their net reads pixels in [0, 1]; the package's images are in [-1, 1]
+    x = torch.rand(2, 1, 28, 28) * 2 - 1
+    first = linear[0]
+    assert torch.allclose(net.trunk[:3](x), first(((x + 1) / 2).flatten(1)))
     # their VAE: 784-400-400 encoder to z = 100 (mean and log-variance), 100-400-400-784 decoder
     theirs = (784 * 400 + 400) + (400 * 400 + 400) + (400 * 200 + 200)
     theirs += (100 * 400 + 400) + (400 * 400 + 400) + (400 * 784 + 784)

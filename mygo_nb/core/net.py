@@ -16,6 +16,7 @@ from torch import Tensor, nn
 __all__ = [
     "FEATURE_DIM",
     "NeocortexNet",
+    "UnitPixels",
     "adam",
     "extractor_parameters",
     "make_mlp_net",
@@ -89,11 +90,18 @@ def make_text_net(vocab_size: int) -> NeocortexNet:
     return NeocortexNet(BagEmbed(vocab_size), trunk, (TEXT_EMBED_DIM,))
 
 
+class UnitPixels(nn.Module):
+    """Pixels in [-1, 1] (the package's images, and dreams) back to [0, 1]."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x + 1) / 2
+
+
 def make_mlp_net(hidden: int = 400) -> NeocortexNet:
-    """van de Ven et al.'s Split-MNIST net:
+    """van de Ven et al.'s Split-MNIST net, reading pixels in [0, 1] as theirs does:
     Linear(784->400)-ReLU-Linear(400->400)-ReLU."""
-    trunk = nn.Sequential(nn.Flatten(), nn.Linear(28 * 28, hidden), nn.ReLU(),
-                          nn.Linear(hidden, hidden), nn.ReLU())
+    trunk = nn.Sequential(UnitPixels(), nn.Flatten(), nn.Linear(28 * 28, hidden),
+                          nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
     return NeocortexNet(nn.Identity(), trunk, (1, 28, 28), feature_dim=hidden)
 
 

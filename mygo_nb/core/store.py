@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from ..errors import StoreError
 from .memories import GenerativeMemory, memory_from_meta, memory_meta
-from .net import NeocortexNet, make_net
+from .net import NeocortexNet, UnitPixels, make_net
 
 __all__ = ["file_sha256", "flatten_optimizer", "load_memory", "load_net", "match_layouts", "read_safetensors",
            "save_memory", "save_net", "unflatten_optimizer", "write_safetensors"]
@@ -87,7 +87,7 @@ def save_net(net: NeocortexNet, path: str | os.PathLike[str]) -> Path:
     """Save a Neocortex Net (extractor and all heads)."""
     modality = "image" if isinstance(net.embed, nn.Identity) else "text"
     vocab = None if modality == "image" else net.embed.bag.num_embeddings  # type: ignore[union-attr]
-    arch = "mlp400" if isinstance(net.trunk[0], nn.Flatten) else "paper"  # type: ignore[index]
+    arch = "mlp400" if isinstance(net.trunk[0], UnitPixels) else "paper"  # type: ignore[index]
     meta = {"kind": "neocortex-net", "modality": modality, "vocab_size": vocab, "arch": arch,
             "heads": [h.out_features for h in net.heads]}
     return write_safetensors(path, net.state_dict(), meta)
