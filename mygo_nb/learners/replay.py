@@ -53,7 +53,7 @@ def _select_within(x: Inputs, y: Tensor, n_classes: int, budget: int, rng: torch
     return order[cost <= budget]
 
 
-#: van de Ven et al.'s Split-MNIST buffer: 100 images of 28 x 28 bytes per class, two classes per task
+# van de Ven et al.'s Split-MNIST buffer: 100 images of 28 x 28 bytes per class, two classes per task
 VANDEVEN_BYTES = 2 * 100 * 28 * 28
 
 
