@@ -31,11 +31,11 @@ __all__ = [
     "with_options",
 ]
 
-#: the Neocortex Net's extractors: the paper's (a small CNN for images) and van de Ven et al.'s
-#: fully connected 784-400-400 (images only); text benchmarks always use the paper's text net
+# the Neocortex Net's extractors: the paper's (a small CNN for images) and van de Ven et al.'s
+# fully connected 784-400-400 (images only); text benchmarks always use the paper's text net
 NETS: tuple[str, ...] = ("paper", "mlp400")
-#: how a profile cuts a benchmark into tasks: the benchmark's default split, or van de Ven et al.'s
-#: (Split-MNIST only: the digits relabelled by a permutation drawn from the run's seed)
+# how a profile cuts a benchmark into tasks: the benchmark's default split, or van de Ven et al.'s
+# (Split-MNIST only: the digits relabelled by a permutation drawn from the run's seed)
 TASK_SPLITS: tuple[str, ...] = ("default", "vandeven")
 
 def method_label(method: str, variant: str | None) -> str:
