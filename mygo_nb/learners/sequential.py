@@ -48,7 +48,7 @@ def train_supervised(net: NeocortexNet, opt: torch.optim.Optimizer, x: Inputs, y
         samples = cfg.wake_epochs * n
     else:  # whole passes, then the partial last one
         passes, rest = divmod(n_steps, -(-n // cfg.batch_size))
-        samples = passes * n + min(rest * cfg.batch_size, n)
+        samples = passes * n + rest * cfg.batch_size  # rest < a pass: all full batches
     return {"loss": [m[0] for m in means], "seconds": time.perf_counter() - t0, "samples": samples}
 
 
