@@ -1,4 +1,4 @@
-"""Class-incremental probes of the consolidating sleep: one option changed at a time (notebook 09).
+"""Class-incremental probes of the consolidating sleep and of internal replay: one change at a time (notebook 09).
 
 Usage (from the repository root, with the project's venv):
 
@@ -7,15 +7,18 @@ Usage (from the repository root, with the project's venv):
     MYGO_DATA=../shared/data python benchmarks/class_il_probes.py --device cuda --seeds 0 1 \\
         --probes vae hidden400 wake10 hidden400+features z16 sleep3000 lrslow1e-3 hidden400+sleep3000 \\
         --records results/beyond/probes_gpu --out results/beyond/class_il_probes_gpu.md
+    MYGO_DATA=../shared/data python benchmarks/class_il_probes.py --seeds 0 1 --probes INTERNAL_PROBES \\
+        --records results/beyond/probes --out results/beyond/internal_probes.md
 
-Each probe is ``mygo/consolidate`` with a `mygo_nb.learners.consolidate.ConsolidateConfig`
-(`mygo_nb.running.experiment.run(..., config=...)`) and, for some, one training setting changed from the paper's
+Each probe is a ``mygo`` variant (``consolidate``, with a `mygo_nb.learners.consolidate.ConsolidateConfig`, or
+``internal``, with a `mygo_nb.learners.internal.InternalConfig`;
+`mygo_nb.running.experiment.run(..., config=...)`) and, for some, one training setting changed from the paper's
 (memory size, wake epochs, sleep steps or sleep learning rate; the record's profile is then named
 ``probe-NAME``), on Split-MNIST, test split, in the class scenario (or ``--scenario``). Records are saved to
 ``--records`` and reused from there and from the ``--reuse`` folders (e.g. the ``beyond`` sweep's) when one
 has the same data, scenario, seed, training settings and consolidate config (`mygo_nb.book.nbutil.find_record`),
 so the script can be stopped and started again. Prints and writes the accuracy of every task after the last
-one and the average (mean ± std over seeds).
+one and the average (mean ± std over seeds). The first probe named is the row the others change one thing of.
 """
 
 from __future__ import annotations
@@ -23,12 +26,14 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from mygo_nb.book.nbutil import find_record
 from mygo_nb.config import Profile, TrainConfig
 from mygo_nb.core.scenarios import SCENARIOS
 from mygo_nb.data import Benchmark, load_benchmark
 from mygo_nb.learners.consolidate import ConsolidateConfig
+from mygo_nb.learners.internal import InternalConfig
 from mygo_nb.running.experiment import resolve_device, run
 from mygo_nb.running.paper import mean_std
 from mygo_nb.running.records import RunResult, atomic_write_text
@@ -36,11 +41,12 @@ from mygo_nb.running.records import RunResult, atomic_write_text
 
 @dataclass(frozen=True)
 class Probe:
-    """One probe: the consolidate config, the question it asks, and the training settings it changes."""
+    """One probe: the method config, the question it asks, the training settings it changes, its variant."""
 
-    config: ConsolidateConfig
+    config: Any
     question: str
     train: dict[str, int | float] = field(default_factory=dict)
+    variant: str = "consolidate"
 
     def profile(self, name: str) -> Profile:
         return Profile("probe-" + name, replace(TrainConfig(), **self.train)) if self.train else Profile("paper")
@@ -62,10 +68,22 @@ PROBES: dict[str, Probe] = {
     "z16": Probe(VAE, "latent size 16, not 64", {"z_dim": 16}),
     "sleep3000": Probe(VAE, "sleep of 3000 steps, not 1000", {"sleep_steps": 3000}),
     "lrslow1e-3": Probe(VAE, "lr_slow 1e-3, not 1e-4", {"lr_slow": 1e-3}),
+    "internal": Probe(InternalConfig(), "mygo/internal as registered: factor memories of frozen lower-layer "
+                      "features", variant="internal"),
+    "internal+random": Probe(InternalConfig(lower="random"), "lower layers frozen at initialisation (the "
+                             "reference code's extractor), not trained in the first wake", variant="internal"),
+    "internal+distill": Probe(InternalConfig(distill=1.0), "the sleep also matches the teachers' logits (MSE, "
+                              "as the consolidating sleep does)", variant="internal"),
+    "internal+real0.25": Probe(InternalConfig(real_fraction=0.25), "a quarter of each sleep batch real features "
+                               "of the new task", variant="internal"),
+    "internal+sleep3000": Probe(InternalConfig(), "a sleep of 3000 steps, not 1000", {"sleep_steps": 3000},
+                                variant="internal"),
 }
 
 #: the probes of the first table (results/beyond/class_il_probes.md); the others change a training setting too
 DEFAULT_PROBES = ["vae", "vae+features", "vae+real"]
+#: the probes of the internal-replay table (results/beyond/internal_probes.md)
+INTERNAL_PROBES = ["internal", "internal+distill", "internal+real0.25", "internal+random", "internal+sleep3000"]
 
 
 def _record_path(folder: Path, bench: str, scenario: str, name: str, seed: int) -> Path:
@@ -77,11 +95,11 @@ def probe(name: str, seed: int, args: argparse.Namespace, bench: Benchmark) -> R
     pr = PROBES[name]
     prof = pr.profile(name)
     for folder in [args.records, *args.reuse]:
-        r = find_record(folder, bench, "mygo", "consolidate", prof, seed, "test", args.scenario, pr.config)
+        r = find_record(folder, bench, "mygo", pr.variant, prof, seed, "test", args.scenario, pr.config)
         if r is not None:
             print(f"{name} seed {seed}: reused a record from {folder}")
             return r
-    r = run(bench, "mygo", "consolidate", prof, seed=seed, eval_on="test", progress=not args.no_progress,
+    r = run(bench, "mygo", pr.variant, prof, seed=seed, eval_on="test", progress=not args.no_progress,
             scenario=args.scenario, config=pr.config)
     print(f"{name} seed {seed}: {r.summary()}")
     if args.records is not None:
@@ -91,7 +109,8 @@ def probe(name: str, seed: int, args: argparse.Namespace, bench: Benchmark) -> R
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--probes", nargs="+", choices=tuple(PROBES), default=DEFAULT_PROBES)
+    p.add_argument("--probes", nargs="+", choices=(*PROBES, "INTERNAL_PROBES"), default=DEFAULT_PROBES,
+                   help="probe names, or INTERNAL_PROBES for the internal-replay table")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--benchmark", choices=("split-mnist", "split-agnews"), default="split-mnist")
     p.add_argument("--scenario", choices=SCENARIOS, default="class")
@@ -103,6 +122,8 @@ def main() -> None:
     p.add_argument("--out", default=None, help="also write the table (Markdown) here")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args()
+    if "INTERNAL_PROBES" in args.probes:
+        args.probes = [*INTERNAL_PROBES, *(n for n in args.probes if n not in (*INTERNAL_PROBES, "INTERNAL_PROBES"))]
     bench = load_benchmark(args.benchmark, args.data_root, device=resolve_device(args.device))
     rows, devices = [], set()
     for name in args.probes:
@@ -117,14 +138,15 @@ def main() -> None:
         print(rows[-1])
     where = ", ".join(sorted(devices))
     cmd = " ".join(["python benchmarks/class_il_probes.py", "--seeds", *map(str, args.seeds)]
-                   + (["--probes", *args.probes] if args.probes != DEFAULT_PROBES else [])
+                   + (["--probes", *(["INTERNAL_PROBES"] if args.probes == INTERNAL_PROBES else args.probes)]
+                      if args.probes != DEFAULT_PROBES else [])
                    + (["--device", args.device] if args.device != "auto" else [])
                    + (["--scenario", args.scenario] if args.scenario != "class" else []))
-    head = [f"# {args.scenario.capitalize()}-incremental probes of the consolidating sleep ({args.benchmark}, "
-            f"{where})", "",
+    what = "internal replay" if PROBES[args.probes[0]].variant == "internal" else "the consolidating sleep"
+    head = [f"# {args.scenario.capitalize()}-incremental probes of {what} ({args.benchmark}, {where})", "",
             f"`{cmd}` — test split, {len(args.seeds)} seed(s){' (mean ± std)' if len(args.seeds) > 1 else ''}, runs "
             f"made on {where}. Accuracy (%) on each task after the last one, and the average. One change per row "
-            "from `consolidate-vae` at the paper's budget (the `vae` row), named in its question.", "",
+            f"from the `{args.probes[0]}` row (the paper's budget), named in its question.", "",
             "| probe | question | " + " | ".join(f"task {j + 1}" for j in range(n_tasks)) + " | average |",
             "|---|---|" + "---|" * (n_tasks + 1)]
     text = "\n".join(head + rows) + "\n"

@@ -27,7 +27,9 @@ PIECES = {
                  "mygo_nb.learners.mygo.reference_wake", "mygo_nb.learners.mygo.paper_wake"],
     "09_beyond_the_paper": ["mygo_nb.learners.consolidate.consolidating_sleep",
                             "mygo_nb.core.memories.ConditionalVAE", "mygo_nb.core.memories.vae_step",
-                            "mygo_nb.core.net.make_mlp_net", "mygo_nb.data.mnist.vandeven_split"],
+                            "mygo_nb.core.net.make_mlp_net", "mygo_nb.data.mnist.vandeven_split",
+                            "mygo_nb.core.memories.FactorTrainer", "mygo_nb.learners.internal.upper_view",
+                            "mygo_nb.learners.internal.internal_sleep"],
 }
 ALL = sorted(NOTEBOOKS.glob("*.ipynb"))
 PAGE_WIDTH = 88  # characters of code the book shows on one line

@@ -35,6 +35,9 @@ __all__ = [
     "VAE_NOISE",
     "ConditionalVAE",
     "Discriminator",
+    "FactorGenerator",
+    "FactorMemory",
+    "FactorTrainer",
     "GANRecipe",
     "GANTrainer",
     "GenerativeMemory",
@@ -47,6 +50,7 @@ __all__ = [
     "VAETrainer",
     "balanced_labels",
     "dream_score",
+    "factor_rank",
     "fit_memory",
     "gan_step",
     "make_gan",
@@ -425,9 +429,110 @@ class VAETrainer(MemoryTrainer):
         return VAEMemory(task, self.vae.decoder.eval())
 
 
-_TRAINERS: dict[str, type[MemoryTrainer]] = {"gan": GANTrainer, "vae": VAETrainer}
-_MEMORIES: dict[str, type[GenerativeMemory]] = {"gan": GenerativeMemory, "vae": VAEMemory}
-#: Every memory kind a learner may ask for, ``gan`` (the paper's recipe), ``vae`` and the
+# --------------------------------------------------------------------------------------------------
+# Factor memories: a Gaussian per class, fitted from running moments (notebook 09)
+# --------------------------------------------------------------------------------------------------
+class FactorGenerator(nn.Module):
+    """``G(z, c)`` of a factor memory: class ``c``'s mean, plus ``rank`` factors times
+    the first latents, plus a per-dimension noise scale times the rest (probabilistic
+    PCA per class), clipped to the range the task's data spanned."""
+
+    def __init__(self, n_classes: int, out_shape: tuple[int, ...], rank: int) -> None:
+        super().__init__()
+        dim = math.prod(out_shape)
+        self.n_classes, self.out_shape, self.rank = n_classes, tuple(out_shape), rank
+        self.z_dim = rank + dim  # the factors' latents, then one per dimension
+        frozen = dict(requires_grad=False)
+        self.mean = nn.Parameter(torch.zeros(n_classes, dim), **frozen)
+        self.factors = nn.Parameter(torch.zeros(n_classes, dim, rank), **frozen)
+        self.noise = nn.Parameter(torch.zeros(n_classes, dim), **frozen)
+        self.bounds = nn.Parameter(torch.tensor([-math.inf, math.inf]), **frozen)
+
+    def forward(self, z: Tensor, c: Tensor) -> Tensor:
+        zf, ze = z[:, : self.rank], z[:, self.rank:]
+        x = self.mean[c] + self.noise[c] * ze
+        for j in range(self.n_classes):
+            rows = c == j
+            x[rows] += zf[rows] @ self.factors[j].T
+        x = x.clamp(self.bounds[0], self.bounds[1])
+        return x.view(-1, *self.out_shape)
+
+
+@dataclass
+class FactorMemory(GenerativeMemory):
+    """A task's memory as one low-rank Gaussian per class (`FactorGenerator`)."""
+
+    kind: ClassVar[str] = "factor"
+
+
+class FactorTrainer(MemoryTrainer):
+    """A factor memory: each step adds a batch to per-class running moments (count,
+    sum, sum of outer products, in float64); `memory` keeps each class's mean, its
+    ``cfg.z_dim`` leading principal directions scaled by their standard deviations,
+    and the variance they leave, per dimension."""
+
+    kind = "factor"
+    loss_names = ("spread", "mean_shift")
+
+    def __init__(self, dream_shape: tuple[int, ...], n_classes: int,
+                 cfg: TrainConfig, device: torch.device | str) -> None:
+        self.shape, dim = tuple(dream_shape), math.prod(dream_shape)
+        self.rank = min(cfg.z_dim, dim)
+        f64 = dict(dtype=torch.float64, device=device)
+        self.n = torch.zeros(n_classes, **f64)
+        self.sum = torch.zeros(n_classes, dim, **f64)
+        self.outer = torch.zeros(n_classes, dim, dim, **f64)
+        self.bounds = torch.tensor([math.inf, -math.inf], **f64)
+
+    def step(self, real: Tensor, labels: Tensor,
+             rng: torch.Generator) -> tuple[Tensor, Tensor]:
+        """Add a batch; returns its mean squared distance to its class means, and
+        how far (squared, averaged over classes) the class means moved."""
+        x32 = real.detach().flatten(1).float()
+        x = x32.double()
+        before = self.sum / self.n.clamp_min(1)[:, None]
+        self.n += torch.bincount(labels, minlength=len(self.n)).double()
+        self.sum.index_add_(0, labels, x)
+        for j in labels.unique().tolist():
+            xj = x32[labels == j]
+            self.outer[j] += xj.T @ xj  # products in float32, summed in float64
+        self.bounds = torch.stack([torch.minimum(self.bounds[0], x.min()),
+                                   torch.maximum(self.bounds[1], x.max())])
+        after = self.sum / self.n.clamp_min(1)[:, None]
+        spread = (x - after[labels]).pow(2).sum(1).mean()
+        shift = (after - before).pow(2).sum(1).mean()
+        return spread.float(), shift.float()
+
+    def memory(self, task: int) -> GenerativeMemory:
+        if bool((self.n == 0).any()):
+            raise ValueError("a factor memory needs samples of every class of its task")
+        g = FactorGenerator(len(self.n), self.shape, self.rank).to(self.n.device)
+        with torch.no_grad():
+            for j, n in enumerate(self.n):
+                mean = self.sum[j] / n
+                cov = self.outer[j] / n - torch.outer(mean, mean)
+                values, vectors = torch.linalg.eigh(cov)  # ascending
+                top = values.flip(0)[: self.rank].clamp_min(0)
+                factors = vectors.flip(1)[:, : self.rank] * top.sqrt()
+                left = (cov.diagonal() - factors.pow(2).sum(1)).clamp_min(0)
+                g.mean[j], g.factors[j], g.noise[j] = mean, factors, left.sqrt()
+            g.bounds.copy_(self.bounds)
+        return FactorMemory(task, g.eval())  # type: ignore[arg-type]
+
+
+def factor_rank(dream_shape: tuple[int, ...], n_classes: int, nbytes: int) -> int:
+    """The largest rank whose factor memory (float32) takes no more than ``nbytes``."""
+    dim = math.prod(dream_shape)
+    rank = (nbytes - 8) // (4 * n_classes * dim) - 2
+    if rank < 1:
+        raise ValueError(f"{nbytes} bytes cannot hold a factor memory of {n_classes} classes x {dim} dimensions")
+    return min(rank, dim)
+
+
+_TRAINERS: dict[str, type[MemoryTrainer]] = {"gan": GANTrainer, "vae": VAETrainer, "factor": FactorTrainer}
+_MEMORIES: dict[str, type[GenerativeMemory]] = {"gan": GenerativeMemory, "vae": VAEMemory,
+                                                 "factor": FactorMemory}
+#: Every memory kind a learner may ask for, ``gan`` (the paper's recipe), ``vae``, ``factor`` and the
 #: named `GAN_RECIPES` (their memories are plain generators, stored as ``gan``).
 MEMORY_KINDS: tuple[str, ...] = (*_TRAINERS, *GAN_RECIPES)
 
@@ -454,6 +559,9 @@ def memory_nbytes(dream_shape: tuple[int, ...], n_classes: int, z_dim: int, hidd
 def memory_meta(memory: GenerativeMemory) -> dict[str, Any]:
     """JSON-able facts that rebuild ``memory``'s generator (its weights are stored apart)."""
     g = memory.generator
+    if isinstance(g, FactorGenerator):
+        return {"task": memory.task, "kind": memory.kind, "n_classes": g.n_classes,
+                "out_shape": list(g.out_shape), "rank": g.rank}
     return {"task": memory.task, "kind": memory.kind, "z_dim": g.z_dim, "n_classes": g.n_classes,
             "out_shape": list(g.out_shape), "hidden": g.net[0].out_features, "squash": isinstance(g.net[-1], nn.Tanh),
             "depth": sum(isinstance(m, nn.Linear) for m in g.net) - 1}
@@ -465,6 +573,10 @@ def memory_from_meta(meta: dict[str, Any], state: dict[str, Tensor],
     kind = meta.get("kind", "gan")
     if kind not in _MEMORIES:
         raise StoreError(f"a saved memory is of unknown kind {kind!r}; valid kinds: {', '.join(MEMORY_KINDS)}")
+    if kind == "factor":
+        factor = FactorGenerator(int(meta["n_classes"]), tuple(meta["out_shape"]), int(meta["rank"]))
+        factor.load_state_dict(state)
+        return FactorMemory(int(meta["task"]), factor.to(device).eval())  # type: ignore[arg-type]
     g = Generator(int(meta["z_dim"]), int(meta["n_classes"]), tuple(meta["out_shape"]), int(meta["hidden"]),
                   squash=bool(meta["squash"]), depth=int(meta.get("depth", 1)))
     g.load_state_dict(state)

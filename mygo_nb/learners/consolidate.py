@@ -186,7 +186,7 @@ def _n_real(options: ConsolidateConfig, real: TaskData | None, batch: int) -> in
 def shared_head_sleep(student: NeocortexNet, teachers: dict[int, NeocortexNet], known: dict[int, slice],
                       memories: list[GenerativeMemory], cfg: TrainConfig, options: ConsolidateConfig,
                       scenario: Scenario, stage: int, rng: torch.Generator, *, real: TaskData | None = None,
-                      progress: bool = False, desc: str = "sleep") -> ConsolidateSleepLog:
+                      progress: bool = False, desc: str = "sleep", distill: float = 1.0) -> ConsolidateSleepLog:
     """The consolidating sleep with one shared head (``domain`` and ``class`` scenarios).
 
     With no task identity, a sleep step must teach the head to tell *every* task's classes apart, so each
@@ -194,8 +194,9 @@ def shared_head_sleep(student: NeocortexNet, teachers: dict[int, NeocortexNet], 
     would train a shared head on one task at a time). The loss is the cross-entropy of the student's active
     logits against the dreams' conditioning labels (as targets of the scenario), plus the MSE to each
     dream's teacher (``teachers[task]``) on the logit columns ``known[task]`` that teacher learned,
-    plus ``options.feature_weight`` times the trunk-feature MSE. ``real`` (the task of ``stage``) adds
-    ``options.real_fraction`` real inputs, with their true labels and the same teacher as that task's dreams.
+    plus ``options.feature_weight`` times the trunk-feature MSE (both terms weighted by ``distill``).
+    ``real`` (the task of ``stage``) adds ``options.real_fraction`` real inputs, with their true labels and
+    the same teacher as that task's dreams.
     """
     t0 = time.perf_counter()
     log = ConsolidateSleepLog(budget=cfg.sleep_steps)
@@ -238,7 +239,7 @@ def shared_head_sleep(student: NeocortexNet, teachers: dict[int, NeocortexNet], 
                     f_t = torch.cat([f_t, teacher.features(xb)])
             if n_real and task == stage:
                 rows = torch.cat([rows, torch.arange(len(dreams), len(f_s), device=device)])
-            share = len(rows) / len(f_s)
+            share = distill * len(rows) / len(f_s)
             loss = loss + share * F.mse_loss(logits[rows, cols], teacher.heads[0](f_t)[:, cols])
             if options.feature_weight:
                 loss = loss + share * options.feature_weight * F.mse_loss(f_s[rows], f_t)
