@@ -26,9 +26,9 @@ BIR_NOTE = ("`main.py --experiment=splitMNIST --scenario=class --brain-inspired`
             "stream (as issue 14 measured it)")
 
 
-def our_records(folder: Path, label: str) -> dict[int, RunResult]:
-    """Seed -> record of ``label`` in the class scenario, from the run records in ``folder``."""
-    out: dict[int, RunResult] = {}
+def our_records(folder: Path, label: str) -> dict[str, dict[int, RunResult]]:
+    """Profile -> seed -> record of ``label`` in the class scenario, from the run records in ``folder``."""
+    out: dict[str, dict[int, RunResult]] = {}
     for path in sorted(folder.glob("*.json")):
         if path.name.endswith(".sweep.json") or path.name.startswith("sweep-"):
             continue
@@ -37,7 +37,7 @@ def our_records(folder: Path, label: str) -> dict[int, RunResult]:
         except Exception:
             continue
         if r.label == label and r.scenario == "class":
-            out[r.seed] = r
+            out.setdefault(r.profile, {})[r.seed] = r
     return out
 
 
@@ -49,30 +49,37 @@ def _mean_sd(values: list[float]) -> str:
     return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f} (n={len(values)})"
 
 
-def table(ours: dict[int, RunResult], bir: dict[int, float], label: str) -> str:
-    mine = {s: r.average_accuracy for s, r in ours.items()}
-    both = sorted(set(mine) & set(bir))
-    per_task = sorted({p["generator_bytes"] for r in ours.values() for p in r.storage.get("per_task", [])})
-    stored = sorted({p["replay_buffer_bytes"] for r in ours.values() for p in r.storage.get("per_task", [])},
-                    key=str)
-    total = {sum(p["generator_bytes"] for p in r.storage.get("per_task", [])) for r in ours.values()}
-    cfg = next(iter(ours.values())).config["train"] if ours else {}
-    budget = (f"profile `{next(iter(ours.values())).profile}`: {cfg.get('wake_epochs')} wake epochs per task "
-              f"(task 1: {cfg.get('wake_epochs')} more, in which the lower layers learn), "
-              f"{cfg.get('sleep_steps')} sleep steps of {cfg.get('batch_size')}, lr_fast {cfg.get('lr_fast')}, "
-              f"lr_slow {cfg.get('lr_slow')}") if ours else "—"
-    rows = ["| learner | stored real data | memory | average accuracy (%) |", "|---|---|---|---|",
-            f"| `{label}` (ours) | {'none' if stored == [None] else stored} | "
-            f"{', '.join(f'{b:,} B' for b in per_task)} per task, {', '.join(f'{t / 1e6:.2f} MB' for t in total)} "
-            f"for 5 tasks | {_mean_sd(list(mine.values()))} |",
-            f"| brain-inspired replay (their code, run here) | none | about 4.3 MB | {_mean_sd(list(bir.values()))} |",
-            f"| ours − theirs, same seeds | | | {_mean_sd([mine[s] - bir[s] for s in both])} |"]
-    seeds = sorted(set(mine) | set(bir))
-    per_seed = ["| | " + " | ".join(f"seed {s}" for s in seeds) + " |", "|---|" + "---|" * len(seeds),
-                f"| `{label}` | " + " | ".join(f"{mine[s]:.2f}" if s in mine else "—" for s in seeds) + " |",
-                "| BI-R | " + " | ".join(f"{bir[s]:.2f}" if s in bir else "—" for s in seeds) + " |"]
-    return ("\n".join(rows) + f"\n\nOurs: {budget}. Theirs: {BIR_NOTE}.\n\nPer seed (%):\n\n"
-            + "\n".join(per_seed) + "\n")
+def _budget(r: RunResult) -> str:
+    c = r.config["train"]
+    return (f"{c['wake_epochs']} wake epochs a task (task 1: {c['wake_epochs']} more, in which the lower layers "
+            f"learn), {c['sleep_steps']} sleep steps of {c['batch_size']}")
+
+
+def _memory(runs: dict[int, RunResult]) -> str:
+    per_task = sorted({p["generator_bytes"] for r in runs.values() for p in r.storage.get("per_task", [])})
+    total = sorted({sum(p["generator_bytes"] for p in r.storage.get("per_task", [])) for r in runs.values()})
+    return (f"{', '.join(f'{b:,} B' for b in per_task)} a task, "
+            f"{', '.join(f'{t / 1e6:.2f} MB' for t in total)} in all")
+
+
+def table(ours: dict[str, dict[int, RunResult]], bir: dict[int, float], label: str) -> str:
+    rows = ["| learner | profile: budget | stored real data | memory | average (%) | ours − BI-R, same seeds |",
+            "|---|---|---|---|---|---|"]
+    seeds = sorted(set(bir) | {s for runs in ours.values() for s in runs})
+    per_seed = ["| | " + " | ".join(f"seed {s}" for s in seeds) + " |", "|---|" + "---|" * len(seeds)]
+    for profile, runs in ours.items():
+        mine = {s: r.average_accuracy for s, r in runs.items()}
+        stored = {p["replay_buffer_bytes"] for r in runs.values() for p in r.storage.get("per_task", [])}
+        both = sorted(set(mine) & set(bir))
+        rows.append(f"| `{label}` (ours) | `{profile}`: {_budget(next(iter(runs.values())))} | "
+                    f"{'none' if stored == {None} else stored} | {_memory(runs)} | {_mean_sd(list(mine.values()))} | "
+                    f"{_mean_sd([mine[s] - bir[s] for s in both])} |")
+        per_seed.append(f"| `{label}`, `{profile}` | "
+                        + " | ".join(f"{mine[s]:.2f}" if s in mine else "—" for s in seeds) + " |")
+    rows.append(f"| brain-inspired replay (their code, run here) | 2,000 batches of 128 a task | none | about 4.3 MB "
+                f"| {_mean_sd(list(bir.values()))} | |")
+    per_seed.append("| BI-R | " + " | ".join(f"{bir[s]:.2f}" if s in bir else "—" for s in seeds) + " |")
+    return ("\n".join(rows) + f"\n\nTheirs: {BIR_NOTE}.\n\nPer seed (%):\n\n" + "\n".join(per_seed) + "\n")
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mygo_nb.config import Profile, TrainConfig
+from mygo_nb.config import PROFILES, Profile, TrainConfig
 from mygo_nb.core.context import RunContext
 from mygo_nb.core.memories import (
     FactorMemory,
@@ -195,3 +195,8 @@ def test_the_sleep_is_cross_entropy_on_balanced_dreams_of_every_task(image3):
     assert math.isclose(log.loss[0], float(expected), rel_tol=1e-5)
     with pytest.raises(ConfigError, match="distill"):
         InternalConfig(distill=-1.0)
+
+
+def test_long_sleep_profile_is_the_paper_budget_with_three_times_the_sleep():
+    assert PROFILES["long-sleep"].train == replace(PROFILES["paper"].train, sleep_steps=3000)
+    assert PROFILES["long-sleep"].max_train_per_class is None and PROFILES["long-sleep"].task_split == "default"
