@@ -67,7 +67,7 @@ def table(ours: dict[str, dict[int, RunResult]], bir: dict[int, float], label: s
             "|---|---|---|---|---|---|"]
     seeds = sorted(set(bir) | {s for runs in ours.values() for s in runs})
     per_seed = ["| | " + " | ".join(f"seed {s}" for s in seeds) + " |", "|---|" + "---|" * len(seeds)]
-    for profile, runs in ours.items():
+    for profile, runs in sorted(ours.items(), key=lambda kv: next(iter(kv[1].values())).config["train"]["sleep_steps"]):
         mine = {s: r.average_accuracy for s, r in runs.items()}
         stored = {p["replay_buffer_bytes"] for r in runs.values() for p in r.storage.get("per_task", [])}
         both = sorted(set(mine) & set(bir))
