@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from mygo_nb.book.nbutil import find_record
 from mygo_nb.config import Profile, TrainConfig
 from mygo_nb.core.context import RunContext
 from mygo_nb.core.memories import ConditionalVAE, GenerativeMemory, VAEMemory, make_vae, vae_step
@@ -228,6 +229,22 @@ def test_records_without_storage_still_load(image3):
     for path in sorted((ROOT / "results" / "engine").glob("*.json"))[:3]:
         if "storage" not in json.loads(path.read_text(encoding="utf-8")):
             assert RunResult.load(path).storage == {}
+
+
+def test_records_from_before_a_profile_field_still_match(image3, tmp_path):
+    """A record written before a TrainConfig or Profile field existed ran with that field's default; it must
+    still load with that value, and be found for the same run (notebooks reuse saved records)."""
+    r = run(image3, "finetune", None, SMALL, progress=False)
+    d = r.to_dict()
+    for key in ("iters_per_task", "net", "vae_depth"):
+        del d["config"]["train"][key]
+    del d["config"]["task_split"]
+    (tmp_path / "old.json").write_text(json.dumps(d), encoding="utf-8")
+    assert RunResult.load(tmp_path / "old.json").config == SMALL.to_dict()
+    found = find_record(tmp_path, image3, "finetune", None, SMALL, 0, "test")
+    assert found is not None and found.average_accuracy == r.average_accuracy
+    other = Profile("small", TrainConfig(batch_size=32, wake_epochs=2, sleep_steps=30, vae_depth=2))
+    assert find_record(tmp_path, image3, "finetune", None, other, 0, "test") is None
 
 
 def test_prewake_student_sleeps_from_the_first_task(image3):

@@ -18,9 +18,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ..config import method_label
+from ..config import TrainConfig, method_label
 
-__all__ = ["RunResult", "atomic_write_text", "library_versions"]
+__all__ = ["RunResult", "atomic_write_text", "complete_profile", "library_versions"]
 
 
 def library_versions() -> dict[str, str]:
@@ -48,6 +48,15 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def complete_profile(config: dict[str, Any]) -> dict[str, Any]:
+    """A record's profile (``Profile.to_dict()``) with every field added since the record was written, at the
+    value it ran with: the field's default (each new field's default keeps the behaviour from before it)."""
+    if "train" not in config:
+        return config
+    return {**config, "train": {**TrainConfig().to_dict(), **config["train"]},
+            "task_split": config.get("task_split", "default")}
 
 
 @dataclass
@@ -91,7 +100,7 @@ class RunResult:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunResult:
-        return cls(**d)
+        return cls(**{**d, "config": complete_profile(d.get("config", {}))})
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> RunResult:
