@@ -12,10 +12,9 @@ each side has; the difference is over the seeds both have.
 from __future__ import annotations
 
 import argparse
-import statistics
 from pathlib import Path
 
-from peer_table import peer_results
+from peer_table import _mean_sd, peer_results
 
 from mygo_nb.running.records import RunResult
 
@@ -39,14 +38,6 @@ def our_records(folder: Path, label: str) -> dict[str, dict[int, RunResult]]:
         if r.label == label and r.scenario == "class":
             out.setdefault(r.profile, {})[r.seed] = r
     return out
-
-
-def _mean_sd(values: list[float]) -> str:
-    if not values:
-        return "—"
-    if len(values) == 1:
-        return f"{values[0]:.2f} (n=1)"
-    return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f} (n={len(values)})"
 
 
 def _budget(r: RunResult) -> str:

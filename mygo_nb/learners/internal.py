@@ -168,6 +168,11 @@ class Internal(Learner):
         super().__init__(*args, **kwargs)
         self.cut = lower_cut(self.net)
 
+    def freeze_lower(self) -> None:
+        """Stop the lower layers (``embed`` and the trunk up to the cut) from learning."""
+        for p in [*self.net.embed.parameters(), *self.net.trunk[: self.cut].parameters()]:  # type: ignore[index]
+            p.requires_grad_(False)
+
     def memory_budget(self, task: Task) -> int:
         """Bytes a memory of ``task`` may take: those of the paper's cGAN memory of its inputs."""
         cfg = self.ctx.cfg
@@ -181,9 +186,7 @@ class Internal(Learner):
             llog = lower_wake(self.net, task, scenario, cfg, ctx.rng, progress=ctx.progress,
                               desc=ctx.desc(task, "lower wake"))
             phases["lower_wake"] = {"seconds": llog["seconds"], "samples": llog["samples"]}
-        lower = [*self.net.embed.parameters(), *self.net.trunk[: self.cut].parameters()]  # type: ignore[index]
-        for p in lower:
-            p.requires_grad_(False)
+        self.freeze_lower()
         feats = lower_features(self.net, self.cut, task.train.x)
         shape = tuple(feats.shape[1:])
         ftask = dataclasses.replace(task, train=TaskData(feats, task.train.y))
@@ -195,16 +198,16 @@ class Internal(Learner):
                                                      progress=ctx.progress, desc=ctx.desc(task, "wake"))
         self.memories.append(memory)
         phases["wake"] = {"seconds": wlog.pop("seconds"), "samples": wlog.pop("samples")}
-        if c.student_init == "hippocampus":
-            student = copy.deepcopy(hippocampus)
-        else:
-            student = copy.deepcopy(pre_wake)
-            scenario.ensure_heads(student, t)
-        teachers = {m.task: pre_wake for m in self.memories}
-        teachers[t] = hippocampus
         if t == 0:  # one task: the hippocampal copy is all there is to keep
             student, slog = copy.deepcopy(hippocampus), ConsolidateSleepLog(budget=cfg.sleep_steps)
         else:
+            if c.student_init == "hippocampus":
+                student = copy.deepcopy(hippocampus)
+            else:
+                student = copy.deepcopy(pre_wake)
+                scenario.ensure_heads(student, t)
+            teachers = {m.task: pre_wake for m in self.memories}
+            teachers[t] = hippocampus
             old = slice(0, scenario.n_active(t - 1, t - 1))
             known = {m.task: scenario.own_columns(t) if m.task == t else old for m in self.memories}
             slog = internal_sleep(student, teachers, known, self.memories, cfg, c, scenario, t, ctx.rng,
@@ -214,8 +217,7 @@ class Internal(Learner):
         self.net.trunk = nn.Sequential(*self.net.trunk[: self.cut], *student.trunk)  # type: ignore[index]
         self.net.heads = student.heads
         self.net.requires_grad_(True)
-        for p in [*self.net.embed.parameters(), *self.net.trunk[: self.cut].parameters()]:  # type: ignore[index]
-            p.requires_grad_(False)
+        self.freeze_lower()
         self.net.train()
         log = {"phases": phases, "wake": wlog, "sleep_loss": slog.loss, "sleep_dream_task": slog.dream_task,
                "memory_rank": rank, "extractor_drift": self.drift()}
