@@ -16,6 +16,7 @@ from pathlib import Path
 
 from peer_table import _mean_sd, peer_results
 
+from mygo_nb.reproduce.aggregate import collect_results
 from mygo_nb.running.records import RunResult
 
 #: what the public BI-R run keeps, as issue 14 measured it: one model that is both the classifier and the
@@ -28,13 +29,7 @@ BIR_NOTE = ("`main.py --experiment=splitMNIST --scenario=class --brain-inspired`
 def our_records(folder: Path, label: str) -> dict[str, dict[int, RunResult]]:
     """Profile -> seed -> record of ``label`` in the class scenario, from the run records in ``folder``."""
     out: dict[str, dict[int, RunResult]] = {}
-    for path in sorted(folder.glob("*.json")):
-        if path.name.endswith(".sweep.json") or path.name.startswith("sweep-"):
-            continue
-        try:
-            r = RunResult.load(path)
-        except Exception:
-            continue
+    for r in collect_results(folder):
         if r.label == label and r.scenario == "class":
             out.setdefault(r.profile, {})[r.seed] = r
     return out

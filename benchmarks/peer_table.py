@@ -16,7 +16,7 @@ import re
 import statistics
 from pathlib import Path
 
-from mygo_nb.running.records import RunResult
+from mygo_nb.reproduce.aggregate import collect_results
 
 #: our method label -> (the public code's method, its flags, the published class-incremental average)
 METHODS: dict[str, tuple[str, str, float | None]] = {
@@ -47,13 +47,7 @@ def peer_results(folder: Path, scenario: str) -> dict[str, dict[int, float]]:
 def our_results(folder: Path, scenario: str) -> dict[str, dict[int, float]]:
     """Per method label, seed -> average accuracy (%), from the run records in ``folder`` (vandeven profile)."""
     out: dict[str, dict[int, float]] = {}
-    for path in sorted(folder.glob("*.json")):
-        if path.name.endswith(".sweep.json") or path.name.startswith("sweep-"):
-            continue
-        try:
-            r = RunResult.load(path)
-        except Exception:
-            continue
+    for r in collect_results(folder):
         if r.profile == "vandeven" and r.scenario == scenario:
             out.setdefault(r.label, {})[r.seed] = r.average_accuracy
     return out
