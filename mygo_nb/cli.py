@@ -72,18 +72,23 @@ def _checkpoint_dir(args: argparse.Namespace) -> Path | None:
     return folder
 
 
+def _key_values(pairs: list[str], flag: str, example: str) -> dict[str, str]:
+    """``KEY=VALUE`` strings (a repeatable flag) as a mapping; a malformed one is a one-line error."""
+    options = {}
+    for opt in pairs:
+        key, sep, value = opt.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{flag} {opt}: expected KEY=VALUE, e.g. {flag} {example}")
+        options[key.strip()] = value.strip()
+    return options
+
+
 def _method_config(args: argparse.Namespace) -> object | None:
     """The method's config with ``--set`` options applied (None without options: the variant's own)."""
     if not args.options:
         return None
     entry = check_method(args.method, args.variant, args.scenario)
-    options = {}
-    for opt in args.options:
-        key, sep, value = opt.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set {opt}: expected KEY=VALUE, e.g. --set lam=5000")
-        options[key.strip()] = value.strip()
-    return with_options(entry.config, options)
+    return with_options(entry.config, _key_values(args.options, "--set", "lam=5000"))
 
 
 def methods_table() -> str:
@@ -108,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="options",
                    help="set one option of the method's config (repeatable), e.g. --method ewc --set lam=5000; "
                         "`python -m mygo_nb methods` lists every method's options")
+    r.add_argument("--train", action="append", default=[], metavar="KEY=VALUE", dest="train_options",
+                   help="set one field of the profile's training config (repeatable), e.g. --train lr_slow=3e-4")
     r.add_argument("--scenario", choices=SCENARIOS, default="task",
                    help="task (default: the paper's, task identity at test), domain (one shared head) or class "
                         "(one growing head over all classes, no task identity)")
@@ -116,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default="auto", help="auto, cpu or cuda")
     r.add_argument("--data-root", default=None, help="data folder (default: $MYGO_DATA, else a user cache)")
     r.add_argument("--eval-on", choices=EVAL_SPLITS, default="test",
-                   help="evaluate on the test split (default) or the training subsets, as the reference code")
+                   help="evaluate on the test split (default), the training subsets (as the reference code) or "
+                        "a validation part held out of the training data (val: for choosing hyper-parameters)")
     r.add_argument("--out", default=None, help="write the JSON record here")
     r.add_argument("--checkpoint-dir", default=None,
                    help="save the run's state here after every task (default with --out: OUT's name + .ckpt/)")
@@ -197,7 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                     device=args.device, data_root=args.data_root, eval_on=args.eval_on,
                                     progress=not args.no_progress, out=args.out, checkpoint_dir=ckpt,
                                     resume=args.resume, scenario=args.scenario, config=config,
-                                    deterministic=args.deterministic)
+                                    deterministic=args.deterministic,
+                                    train_options=_key_values(args.train_options, "--train", "lr_slow=3e-4"))
             print(result.summary())
             if args.out:
                 print(f"wrote {os.path.relpath(args.out)}")

@@ -107,13 +107,15 @@ PROFILES: dict[str, Profile] = {
 }
 
 BENCHMARKS: tuple[str, ...] = ("split-mnist", "split-agnews")
-EVAL_SPLITS: tuple[str, ...] = ("test", "train")
+# "val": the held-out part of the training data (`mygo_nb.data.validation_split`), where hyper-parameters are chosen
+EVAL_SPLITS: tuple[str, ...] = ("test", "train", "val")
 
 
-def with_options(config: Any, options: Mapping[str, str] | None) -> Any:
+def with_options(config: Any, options: Mapping[str, Any] | None) -> Any:
     """``config`` (a frozen dataclass) with the fields named in ``options`` replaced.
 
-    Each value is read as JSON (numbers, ``true``, ``false``, ``null``), else taken as a plain string. An unknown
+    A string value is read as JSON (numbers, ``true``, ``false``, ``null``), else taken as a plain string; any
+    other value is used as it is (sweep specs give JSON values). An unknown
     name or an invalid value is a one-line `ConfigError` (the config's own checks run).
     """
     if not options:
@@ -126,6 +128,9 @@ def with_options(config: Any, options: Mapping[str, str] | None) -> Any:
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             valid = ", ".join(names) or "none: this method has no options"
             raise ConfigError(f"{type(config).__name__} has no option {key!r}{hint}; valid options: {valid}")
+        if not isinstance(raw, str):
+            values[key] = raw
+            continue
         try:
             values[key] = json.loads(raw)
         except ValueError:

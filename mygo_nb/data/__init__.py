@@ -25,7 +25,13 @@ from .agnews import (
 )
 from .files import file_md5, resolve_data_root
 from .mnist import IDX_DTYPES, MNIST_TASKS, read_idx, split_mnist, vandeven_split
-from .splits import benchmark_from_dataset, benchmark_from_tensors, validate_class_split
+from .splits import (
+    VALIDATION_FRACTION,
+    benchmark_from_dataset,
+    benchmark_from_tensors,
+    validate_class_split,
+    validation_split,
+)
 from .types import Benchmark, Inputs, Task, TaskData, TokenBags, concat_inputs, subset, take
 
 __all__ = [
@@ -34,6 +40,7 @@ __all__ = [
     "AGNEWS_TASKS",
     "IDX_DTYPES",
     "MNIST_TASKS",
+    "VALIDATION_FRACTION",
     "Benchmark",
     "DataError",
     "Inputs",
@@ -55,6 +62,7 @@ __all__ = [
     "subset",
     "take",
     "validate_class_split",
+    "validation_split",
     "vandeven_split",
 ]
 

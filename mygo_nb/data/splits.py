@@ -13,8 +13,8 @@ from torch import Tensor
 from ..errors import ConfigError, DataError, short_repr
 from .types import Benchmark, Inputs, Task, TaskData, subset
 
-__all__ = ["benchmark_from_dataset", "benchmark_from_tensors", "build_tasks", "class_index", "images_to_tensor",
-           "validate_class_split"]
+__all__ = ["VALIDATION_FRACTION", "benchmark_from_dataset", "benchmark_from_tensors", "build_tasks", "class_index",
+           "images_to_tensor", "validate_class_split", "validation_split"]
 
 #: Pixel normalisation of the reference code, ToTensor() then Normalize((0.5,), (0.5,)) -> [-1, 1].
 PIXEL_MEAN, PIXEL_STD = 0.5, 0.5
@@ -139,3 +139,41 @@ def benchmark_from_dataset(train: Any, test: Any, split: Sequence[Sequence[int]]
                                   provenance={"source": type(train).__name__})
 
 
+
+
+#: The share of each class's training samples `validation_split` holds out (MNIST: about 600 digits a class).
+VALIDATION_FRACTION = 0.1
+
+
+def validation_split(bench: Benchmark,
+                     fraction: float = VALIDATION_FRACTION) -> Benchmark:
+    """``bench`` with each task's test part replaced by a validation part cut from
+    its training data: the last ``fraction`` of every class's training samples, in
+    file order (the same for every seed). The stream trains on the rest and is
+    scored on them; hyper-parameters are chosen here, never on the test split."""
+    if bench.provenance.get("validation"):
+        raise ConfigError(f"{bench.name} is already a validation split")
+    if not 0 < fraction < 1:
+        raise ConfigError(f"validation fraction must lie strictly between 0 and 1, "
+                          f"got {fraction!r}")
+    tasks = []
+    for t in bench.tasks:
+        keep, held = [], []
+        for j in range(t.n_classes):
+            idx = torch.nonzero(t.train.y == j).flatten()
+            n_val = round(fraction * len(idx))
+            if not 1 <= n_val < len(idx):
+                raise DataError(f"task {t.index + 1}, class {t.class_names[j]!r}: "
+                                f"{len(idx)} training samples are too few to hold "
+                                f"out {fraction:.0%} for validation")
+            keep.append(idx[:-n_val])
+            held.append(idx[-n_val:])
+        itr = torch.cat(keep).sort().values
+        iva = torch.cat(held).sort().values
+        train = TaskData(subset(t.train.x, itr), t.train.y[itr])
+        val = TaskData(subset(t.train.x, iva), t.train.y[iva])
+        tasks.append(Task(t.index, t.classes, t.class_names, train, val))
+    cut = {"fraction": fraction, "cut_from": "train",
+           "held_out": "the last samples of each class, in file order"}
+    return Benchmark(bench.name, bench.modality, tasks, bench.class_names,
+                     bench.vocab_size, {**bench.provenance, "validation": cut})

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..config import BENCHMARKS, EVAL_SPLITS, PROFILES, Profile
+from ..config import BENCHMARKS, EVAL_SPLITS, PROFILES, Profile, with_options
 from ..core.context import RunContext
 from ..core.metrics import summarize
-from ..data import Benchmark, Task, TokenBags, load_benchmark, vandeven_split
+from ..data import Benchmark, Task, TokenBags, load_benchmark, validation_split, vandeven_split
 from ..errors import ConfigError, check_choice
 from ..learners import Learner, check_method
 from ..learners.base import config_dict
@@ -24,6 +25,7 @@ from .records import RunResult
 
 __all__ = [
     "determinism",
+    "eval_part",
     "load_for_profile",
     "profile_split",
     "raw_data_bytes",
@@ -32,6 +34,7 @@ __all__ = [
     "run_experiment",
     "seed_everything",
     "storage_record",
+    "with_train_options",
 ]
 
 #: cuBLAS's fixed workspace, needed for deterministic GPU matrix products (read when CUDA starts)
@@ -85,10 +88,29 @@ def profile_split(prof: Profile, benchmark: str, seed: int) -> tuple[tuple[int, 
 
 
 def load_for_profile(benchmark: str, data_root: str | os.PathLike[str] | None, prof: Profile, seed: int,
-                     device: torch.device | str = "cpu") -> Benchmark:
-    """``benchmark`` loaded as ``prof`` says: its cap on samples per class and its task split at ``seed``."""
-    return load_benchmark(benchmark, data_root, max_train_per_class=prof.max_train_per_class, device=device,
-                          split=profile_split(prof, benchmark, seed))
+                     device: torch.device | str = "cpu", eval_on: str = "test") -> Benchmark:
+    """``benchmark`` loaded as ``prof`` says: its cap on samples per class and its task split at ``seed``;
+    for ``eval_on="val"``, with a validation part held out of its training data (`validation_split`)."""
+    bench = load_benchmark(benchmark, data_root, max_train_per_class=prof.max_train_per_class, device=device,
+                           split=profile_split(prof, benchmark, seed))
+    return validation_split(bench) if check_choice("eval split", eval_on, EVAL_SPLITS) == "val" else bench
+
+
+def eval_part(bench: Benchmark, eval_on: str) -> str:
+    """The part of each task (``train`` or ``test``) that ``eval_on`` evaluates on ``bench``: a validation
+    benchmark (`validation_split`) holds its validation part where the test part was, and takes no other."""
+    check_choice("eval split", eval_on, EVAL_SPLITS)
+    held_out = bool(bench.provenance.get("validation"))
+    if (eval_on == "val") != held_out:
+        raise ConfigError("eval_on='val' needs a benchmark with a validation split (load_for_profile(..., "
+                          "eval_on='val') or mygo_nb.data.validation_split), and a validation split is only "
+                          f"evaluated with eval_on='val'; got eval_on={eval_on!r}")
+    return "test" if eval_on == "val" else eval_on
+
+
+def with_train_options(prof: Profile, options: Mapping[str, Any] | None) -> Profile:
+    """``prof`` with fields of its `TrainConfig` replaced (the name stays: records keep the whole config)."""
+    return dataclasses.replace(prof, train=with_options(prof.train, options)) if options else prof
 
 
 def run(bench: Benchmark, method: str, variant: str | None = None, profile: str | Profile = "paper", *,
@@ -105,7 +127,7 @@ def run(bench: Benchmark, method: str, variant: str | None = None, profile: str 
     """
     entry = check_method(method, variant, scenario, config)
     prof = profile if isinstance(profile, Profile) else PROFILES[check_choice("profile", profile, tuple(PROFILES))]
-    check_choice("eval split", eval_on, EVAL_SPLITS)
+    part = eval_part(bench, eval_on)
     split = profile_split(prof, bench.name, seed)
     if split is not None and tuple(t.classes for t in bench.tasks) != split:
         raise ConfigError(f"profile {prof.name!r} cuts {bench.name} into the tasks {split} for seed {seed}; "
@@ -125,7 +147,7 @@ def run(bench: Benchmark, method: str, variant: str | None = None, profile: str 
     if cuda:
         torch.cuda.reset_peak_memory_stats(bench.device)
     with determinism(deterministic):
-        out = run_stream(learner, bench, eval_on, ckpt)
+        out = run_stream(learner, bench, part, ckpt)
     result = _record(bench, method, entry.variant, scenario, prof, seed, eval_on, out, time.perf_counter() - t0)
     result.resources = {"deterministic": deterministic, "threads": torch.get_num_threads(),
                         "peak_device_bytes": torch.cuda.max_memory_allocated(bench.device) if cuda else None,
@@ -195,19 +217,25 @@ def run_experiment(benchmark: str = "split-mnist", method: str = "mygo", variant
                    data_root: str | os.PathLike[str] | None = None, eval_on: str = "test",
                    progress: bool = True, out: str | os.PathLike[str] | None = None,
                    checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False,
-                   scenario: str = "task", config: Any = None, deterministic: bool = False) -> RunResult:
+                   scenario: str = "task", config: Any = None, deterministic: bool = False,
+                   options: Mapping[str, Any] | None = None,
+                   train_options: Mapping[str, Any] | None = None) -> RunResult:
     """Load the benchmark, run the method, optionally save the JSON record to ``out``.
 
     ``checkpoint_dir`` / ``resume``: checkpoint after every task and continue an interrupted run (see `run`).
+    ``options`` set fields of the method's config (``config``, else the variant's), ``train_options`` fields of
+    the profile's `TrainConfig` (e.g. ``{"lr_slow": 3e-4}``): how a tuning sweep varies one method.
     """
     check_choice("benchmark", benchmark, BENCHMARKS)
-    check_method(method, variant, scenario, config)  # fail before loading any data
+    entry = check_method(method, variant, scenario, config)  # fail before loading any data
+    if options:
+        config = with_options(config if config is not None else entry.config, options)
     check_choice("eval split", eval_on, EVAL_SPLITS)
-    prof = PROFILES[check_choice("profile", profile, tuple(PROFILES))]
+    prof = with_train_options(PROFILES[check_choice("profile", profile, tuple(PROFILES))], train_options)
     if deterministic:  # before CUDA starts
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
     dev = resolve_device(device)
-    bench = load_for_profile(benchmark, data_root, prof, seed, dev)
+    bench = load_for_profile(benchmark, data_root, prof, seed, dev, eval_on)
     result = run(bench, method, variant, prof, seed=seed, eval_on=eval_on, progress=progress,
                  checkpoint_dir=checkpoint_dir, resume=resume, scenario=scenario, config=config,
                  deterministic=deterministic)
