@@ -10,14 +10,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import method_label
+from ..config import PROFILES, method_label
 from ..core.scenarios import SCENARIOS
+from ..errors import ConfigError
+from ..learners import check_method
+from ..learners.base import config_dict
 from ..running.paper import PAPER_METHODS, PAPER_TABLE1, PAPER_TABLE2, mean_std
 from ..running.records import RunResult
 from .spec import MANIFEST, SIDECAR, read_json
 
-__all__ = ["Group", "collect_results", "data_label", "group_results", "results_csv", "results_markdown",
-           "scenarios_markdown"]
+__all__ = ["Group", "collect_results", "data_label", "final_accuracy_markdown", "group_results", "results_csv",
+           "results_markdown", "run_settings", "scenarios_markdown", "settings_label"]
 
 
 def collect_results(folder: str | os.PathLike[str]) -> list[RunResult]:
@@ -43,6 +46,31 @@ def data_label(r: RunResult) -> str:
     return "canonical"
 
 
+def _value(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def run_settings(r: RunResult) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What a run set beyond its variant's config and its profile's `TrainConfig` (a tuning sweep's candidate):
+    ``(options, train_options)``, each holding only the values that differ from the defaults."""
+    try:
+        default = config_dict(check_method(r.method, r.variant, r.scenario).config)
+    except ConfigError:  # a method this installation does not know (a plugin not loaded)
+        default = {}
+    ran = r.traces.get("method_config") or {}
+    options = {k: v for k, v in sorted(ran.items()) if k in default and v != default[k]}
+    prof = PROFILES.get(r.profile)
+    base = prof.train.to_dict() if prof is not None else {}
+    train = {k: v for k, v in sorted(r.config.get("train", {}).items()) if k in base and v != base[k]}
+    return options, train
+
+
+def settings_label(r: RunResult) -> str:
+    """`run_settings` in one line, e.g. ``lam=1e+06`` or ``lr_slow=0.0003``; empty for the defaults."""
+    options, train = run_settings(r)
+    return ", ".join(f"{k}={_value(v)}" for k, v in (*options.items(), *train.items()))
+
+
 def _paper_name(method: str, variant: str | None) -> str | None:
     for name, mv in PAPER_METHODS.items():
         if mv == (method, variant):
@@ -62,11 +90,13 @@ class Group:
     profile: str
     eval_on: str
     runs: list[RunResult]
+    #: `settings_label` of the runs (a tuning sweep's candidate), empty for the defaults
+    settings: str = ""
 
     @property
     def method_label(self) -> str:
-        """``method`` or ``method/variant``."""
-        return method_label(self.method, self.variant)
+        """``method`` or ``method/variant``, then the settings in parentheses when there are any."""
+        return method_label(self.method, self.variant) + (f" ({self.settings})" if self.settings else "")
 
     @property
     def label(self) -> str:
@@ -99,13 +129,14 @@ class Group:
 
 
 def group_results(results: Iterable[RunResult]) -> list[Group]:
-    """Group by benchmark / data / method / variant / scenario / profile / eval split (seeds pooled); sorted in
-    that order, scenarios as task, domain, class."""
+    """Group by benchmark / data / method / variant / scenario / profile / eval split / settings (seeds
+    pooled); sorted in that order, scenarios as task, domain, class."""
     groups: dict[tuple[Any, ...], Group] = {}
     for r in results:
-        k = (r.benchmark, data_label(r), r.method, r.variant or "", r.scenario, r.profile, r.eval_on)
+        settings = settings_label(r)
+        k = (r.benchmark, data_label(r), r.method, r.variant or "", r.scenario, r.profile, r.eval_on, settings)
         groups.setdefault(k, Group(r.benchmark, data_label(r), r.method, r.variant, r.scenario, r.profile,
-                                   r.eval_on, [])).runs.append(r)
+                                   r.eval_on, [], settings)).runs.append(r)
     for g in groups.values():
         g.runs.sort(key=lambda r: r.seed)
     order = {sc: i for i, sc in enumerate(SCENARIOS)}  # task, domain, class; then any other name
@@ -121,13 +152,13 @@ def results_csv(groups: Sequence[Group]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["benchmark", "data", "method", "variant", "scenario", "profile", "eval_on", "n", "seeds",
-                "metric", "index", "mean", "std", "paper"])
+                "metric", "index", "mean", "std", "paper", "settings"])
     for g in groups:
         seeds = " ".join(str(r.seed) for r in g.runs)
         for metric, idx, m, s, pv in g.stats():
             w.writerow([g.benchmark, g.data, g.method, g.variant or "", g.scenario, g.profile, g.eval_on,
                         len(g.runs), seeds, metric, "" if idx is None else idx, f"{m:.4f}", f"{s:.4f}",
-                        "" if pv is None else f"{pv:.2f}"])
+                        "" if pv is None else f"{pv:.2f}", g.settings])
     return buf.getvalue()
 
 
@@ -192,6 +223,19 @@ def results_markdown(groups: Sequence[Group]) -> str:
                            [c + [""] * (width + lead - len(c)) for c in curves])
         lines.append("")
     return "\n".join(lines)
+
+
+def final_accuracy_markdown(groups: Sequence[Group]) -> str:
+    """One row per group: the final accuracy on each task and their average, mean ± std over seeds, and n
+    (a compact Table 1 for groups of one benchmark, e.g. the ``dreams`` preset's memory recipes)."""
+    T = max(len(g.runs[0].metrics["final_accuracies"]) for g in groups)
+    rows = []
+    for g in groups:
+        st, n = g.stats(), len(g.runs)
+        fin = [_fmt(m, s, n) for k, _, m, s, _ in st if k == "final_accuracy"]
+        avg = next(_fmt(m, s, n) for k, _, m, s, _ in st if k == "average_accuracy")
+        rows.append([g.label, *fin, *[""] * (T - len(fin)), f"**{avg}**", str(n)])
+    return "\n".join(_md_table(["method", *(f"task {i + 1}" for i in range(T)), "average", "n"], rows)) + "\n"
 
 
 def _storage_per_task(runs: Sequence[RunResult], key: str) -> float | None:

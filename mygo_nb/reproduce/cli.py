@@ -14,7 +14,7 @@ from pathlib import Path
 from ..config import BENCHMARKS, EVAL_SPLITS
 from ..errors import ConfigError, DataError
 from ..learners import PLUGINS_VARIABLE, load_plugins
-from .execute import completed_record, rekey, run_sweep
+from .execute import completed_record, rekey, reuse_runs, run_sweep
 from .spec import SIDECAR, RunSpec, dedupe, expand_spec, load_spec, preset_names, read_json, resolve_notebook
 from .summary import aggregate
 
@@ -83,6 +83,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rekey", default=None, metavar="NOTEBOOK",
                    help="migrate --out after a change to NOTEBOOK (a path, or run_one.ipynb: the packaged one) that "
                         "does not change what runs compute: its done runs get their new content hash and are reused")
+    p.add_argument("--reuse", action="append", default=[], metavar="FOLDER",
+                   help="before running, copy from FOLDER (repeatable) every run --out lacks that FOLDER holds done "
+                        "with the same content hash (e.g. a tuned sweep's runs at the default settings)")
     add_plugin_argument(p)
 
 
@@ -131,6 +134,11 @@ def run_cli(args: argparse.Namespace) -> int:
     runs = dedupe(runs)
     if not runs:
         raise ConfigError("the sweep has no runs after filtering (check --benchmark)")
+    if args.reuse and not args.dry_run:
+        for folder in args.reuse:
+            if not Path(folder).is_dir():
+                raise ConfigError(f"--reuse {folder} is not a folder of results")
+        print(f"reused {len(reuse_runs(runs, out, args.reuse))} done runs from {', '.join(args.reuse)}")
     if args.dry_run:
         for r in runs:
             rec = read_json(out / f"{r.name}{SIDECAR}") or {}

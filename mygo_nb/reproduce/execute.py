@@ -22,7 +22,7 @@ from ..running.records import atomic_write_text
 from .spec import MANIFEST, SIDECAR, RunSpec, notebook_digest, read_json
 
 __all__ = ["FAKE_GPUS", "SweepReport", "completed_record", "default_runs_per_gpu", "execute_run", "gpu_slots", "rekey",
-           "run_sweep", "visible_gpus"]
+           "reuse_runs", "run_sweep", "visible_gpus"]
 
 #: Pretend this many GPUs are visible (tests of the scheduling and pinning on machines without one).
 FAKE_GPUS = "MYGO_FAKE_GPUS"
@@ -77,6 +77,30 @@ def rekey(folder: str | os.PathLike[str], notebook: str | os.PathLike[str]) -> i
     if changed:
         _update_manifest(out, changed)
     return len(changed)
+
+
+def reuse_runs(runs: Sequence[RunSpec], out: str | os.PathLike[str],
+               folders: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """Copy into ``out`` every run of ``runs`` that ``out`` lacks and one of ``folders`` holds done with the same
+    key (the same notebook and parameters: the same run), with its notebook and record; returns their names.
+    The copied sidecar says where it came from (``reused_from``)."""
+    dest = Path(out)
+    copied = []
+    for spec in runs:
+        if completed_record(dest, spec):
+            continue
+        for folder in map(Path, folders):
+            rec = completed_record(folder, spec)
+            if rec is None or folder.resolve() == dest.resolve():
+                continue
+            dest.mkdir(parents=True, exist_ok=True)
+            for suffix in (".json", ".ipynb"):
+                if (folder / f"{spec.name}{suffix}").is_file():
+                    shutil.copyfile(folder / f"{spec.name}{suffix}", dest / f"{spec.name}{suffix}")
+            _write_record(dest, {**rec, "reused_from": str(folder)})
+            copied.append(spec.name)
+            break
+    return copied
 
 
 def _attempt(out: Path, spec: RunSpec) -> int:

@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..config import BENCHMARKS, EVAL_SPLITS, PROFILES
+from ..config import BENCHMARKS, EVAL_SPLITS, PROFILES, TrainConfig, with_options
 from ..data import default_agnews_root, resolve_data_root
 from ..errors import ConfigError, check_choice
 from ..learners import check_method
@@ -21,7 +21,9 @@ __all__ = ["DEFAULT_NOTEBOOK", "GRID_KEYS", "MANIFEST", "SIDECAR", "RunSpec", "d
            "notebook_digest", "packaged_notebook", "preset_names", "read_json", "resolve_notebook"]
 
 GRID_KEYS = ("notebook", "benchmark", "method", "profile", "seed", "device", "data_root", "eval_on", "scenario",
-             "deterministic")
+             "deterministic", "options", "train_options")
+#: a run's settings: ``((name, value), ...)`` sorted by name; values are JSON scalars
+Settings = tuple[tuple[str, Any], ...]
 #: The notebook a grid block without ``notebook`` runs: shipped inside the package (``mygo_nb/reproduce/notebooks/``,
 #: the book's appendix page too), so sweeps work from an installed wheel and from any folder.
 DEFAULT_NOTEBOOK = "run_one.ipynb"
@@ -48,6 +50,9 @@ class RunSpec:
     notebook_sha: str = ""
     scenario: str = "task"
     deterministic: bool = False
+    #: fields of the method's config, and of the profile's `TrainConfig`, that this run sets (a tuning sweep)
+    options: Settings = ()
+    train_options: Settings = ()
 
     @property
     def name(self) -> str:
@@ -58,13 +63,15 @@ class RunSpec:
         prefix = "" if stem == "run_one" else f"{stem}__"
         scenario = "" if self.scenario == "task" else f"__{self.scenario}"
         det = "__deterministic" if self.deterministic else ""
-        return (f"{prefix}{self.benchmark}__{label}__{self.profile}{scenario}__eval-{self.eval_on}"
-                f"__seed{self.seed}{det}")
+        settings = "".join(f"__{k}-{v}" for k, v in (*self.options, *self.train_options))
+        return (f"{prefix}{self.benchmark}__{label}__{self.profile}{scenario}{settings}"
+                f"__eval-{self.eval_on}__seed{self.seed}{det}")
 
     def parameters(self, result_path: str | None = None, checkpoint_dir: str | None = None) -> dict[str, Any]:
         """The values papermill injects (``progress`` off: executed notebooks stay small); ``scenario`` only
-        when it is not ``task`` (the notebook's default), ``deterministic`` only when on and ``checkpoint_dir``
-        only when given, so that runs keep their content hash (`key` hashes no paths)."""
+        when it is not ``task`` (the notebook's default), ``deterministic`` only when on, ``options`` and
+        ``train_options`` only when set and ``checkpoint_dir`` only when given, so that runs keep their content
+        hash (`key` hashes no paths)."""
         params = {"benchmark": self.benchmark, "method": self.method, "variant": self.variant,
                   "profile": self.profile, "seed": self.seed, "device": self.device, "data_root": self.data_root,
                   "eval_on": self.eval_on, "result_path": result_path, "progress": False}
@@ -72,6 +79,10 @@ class RunSpec:
             params["scenario"] = self.scenario
         if self.deterministic:
             params["deterministic"] = True
+        if self.options:
+            params["options"] = dict(self.options)
+        if self.train_options:
+            params["train_options"] = dict(self.train_options)
         if checkpoint_dir is not None:
             params["checkpoint_dir"] = checkpoint_dir
         return params
@@ -143,6 +154,22 @@ def _listify(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
+def _settings(value: Any, config: Any, key: str, where: str) -> Settings:
+    """A grid block's ``options`` / ``train_options`` mapping, checked against ``config`` (the method's or
+    the `TrainConfig`: unknown names and invalid values fail here, before anything runs)."""
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping) or not all(isinstance(v, (bool, int, float, str)) or v is None
+                                                 for v in value.values()):
+        raise ConfigError(f"{where}: {key} must be a mapping of names to numbers, strings, booleans or null "
+                          f"(or a list of them), got {value!r}")
+    try:
+        with_options(config, value)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {key}: {e}") from None
+    return tuple(sorted(value.items()))
+
+
 def resolve_notebook(name: str | os.PathLike[str], base: Path | None = None) -> str:
     """The absolute path of notebook ``name``: as given when absolute, else in ``base`` (a spec file's folder),
     in the working folder, or shipped with the package by its file name (``run_one.ipynb``, also reached as
@@ -198,6 +225,8 @@ def expand_spec(spec: Mapping[str, Any], base: Path | None = None, *, device: st
         if deterministic:
             merged["deterministic"] = True
         merged.setdefault("scenario", "task")
+        merged.setdefault("options", None)
+        merged.setdefault("train_options", None)
         if notebook:
             merged["notebook"] = notebook
         if device:
@@ -213,9 +242,12 @@ def expand_spec(spec: Mapping[str, Any], base: Path | None = None, *, device: st
             method, _, variant = str(p["method"]).partition("/")
             scenario = str(p["scenario"])
             try:
-                variant = check_method(method, variant or None, scenario).variant
+                entry = check_method(method, variant or None, scenario)
             except ConfigError as e:
                 raise ConfigError(f"{where}: {e}") from None
+            variant = entry.variant
+            options = _settings(p["options"], entry.config, "options", where)
+            train_options = _settings(p["train_options"], TrainConfig(), "train_options", where)
             if isinstance(p["seed"], bool) or not isinstance(p["seed"], int) or p["seed"] < 0:
                 raise ConfigError(f"{where}: seeds must be integers >= 0, got {p['seed']!r}")
             if not isinstance(p["deterministic"], bool):
@@ -238,7 +270,8 @@ def expand_spec(spec: Mapping[str, Any], base: Path | None = None, *, device: st
                 notebook=nb, benchmark=bench, method=method, variant=variant or None,
                 profile=check_choice("profile", str(p["profile"]), tuple(PROFILES)), seed=int(p["seed"]),
                 eval_on=check_choice("eval split", str(p["eval_on"]), EVAL_SPLITS), device=dev,
-                data_root=root, notebook_sha=digests[nb], scenario=scenario, deterministic=p["deterministic"]))
+                data_root=root, notebook_sha=digests[nb], scenario=scenario, deterministic=p["deterministic"],
+                options=options, train_options=train_options))
     return dedupe(runs)
 
 
