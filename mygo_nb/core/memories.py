@@ -27,7 +27,8 @@ from ..config import TrainConfig
 from ..data import Task
 from ..errors import StoreError, check_choice
 from .loops import epoch_loop
-from .net import adam, make_net
+from .net import NeocortexNet, adam, make_net
+from .scenarios import Scenario
 
 __all__ = [
     "GAN_RECIPES",
@@ -53,6 +54,7 @@ __all__ = [
     "factor_rank",
     "fit_memory",
     "gan_step",
+    "learn_from_dreams",
     "make_gan",
     "make_vae",
     "memory_from_meta",
@@ -603,33 +605,45 @@ def fit_memory(task: Task, kind: str, cfg: TrainConfig, rng: torch.Generator, *,
     return trainer.memory(task.index)
 
 
+def learn_from_dreams(net: NeocortexNet, scenario: Scenario, memories: Sequence[GenerativeMemory], cfg: TrainConfig,
+                      rng: torch.Generator, *, stage: int, steps: int, progress: bool = False) -> list[float]:
+    """``net`` (with ``scenario``'s heads for every memory's task) learns from dreams alone: ``steps`` Adam steps
+    at ``lr_fast``, each batch an equal share of every memory's dreams, labelled with the class each dream was
+    asked for, scored as after training stage ``stage``. Returns each step's loss."""
+    opt = adam(net.parameters(), cfg.lr_fast)
+    share = max(1, cfg.batch_size // len(memories))
+    tid = torch.cat([torch.full((share,), m.task, device=rng.device) for m in memories])
+    losses = []
+    for _ in tqdm(range(steps), desc="learning from dreams", disable=not progress, leave=False):
+        xs, ys = [], []
+        for m in memories:
+            x, y = m.dream(share, rng, torch.randint(m.n_classes, (share,), generator=rng, device=rng.device))
+            xs.append(x)
+            ys.append(y)
+        feats = net.features(torch.cat(xs).contiguous(memory_format=torch.channels_last))
+        loss = scenario.cross_entropy(net, feats, tid, torch.cat(ys), stage)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
 def dream_score(memories: Sequence[GenerativeMemory], tasks: Sequence[Task], cfg: TrainConfig, rng: torch.Generator,
                 *, steps: int = 1000, progress: bool = False) -> list[float]:
     """Classification accuracy score of the memories (Ravuri & Vinyals, 2019), class-incremental style.
 
     A fresh image Neocortex Net with one head over every class of ``tasks`` learns from dreams alone
-    (``steps`` Adam steps at ``lr_fast``, each batch an equal share of every memory's dreams, labelled
-    with the class the dream was asked for), then classifies each task's real test images among all
-    classes. Returns the accuracy (%) per task: what a learner that keeps no real data could at best
-    recover from these memories in the class scenario.
+    (`learn_from_dreams`), then classifies each task's real test images among all classes. Returns the
+    accuracy (%) per task: what a learner that keeps no real data could at best recover from these memories
+    in the class scenario (the ``dreams`` learner does the same inside a run).
     """
     net = make_net("image").to(tasks[0].train.y.device)
-    head = net.add_head(sum(t.n_classes for t in tasks))
-    offsets = [sum(t.n_classes for t in tasks[:i]) for i in range(len(tasks))]
-    opt = adam(net.parameters(), cfg.lr_fast)
-    share = max(1, cfg.batch_size // len(memories))
-    for _ in tqdm(range(steps), desc="dream classifier", disable=not progress, leave=False):
-        xs, ys = [], []
-        for m in memories:
-            x, y = m.dream(share, rng, torch.randint(m.n_classes, (share,), generator=rng, device=rng.device))
-            xs.append(x)
-            ys.append(y + offsets[m.task])
-        loss = F.cross_entropy(head(net.features(torch.cat(xs).contiguous(memory_format=torch.channels_last))),
-                               torch.cat(ys))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    scenario = Scenario.of("class", tasks)
+    scenario.ensure_heads(net, 0)
+    last = len(tasks) - 1
+    learn_from_dreams(net, scenario, memories, cfg, rng, stage=last, steps=steps, progress=progress)
     net.eval()
     with torch.no_grad():
-        return [100.0 * float((head(net.features(t.test.x)).argmax(1) == t.test.y + offsets[t.index]).float().mean())
-                for t in tasks]
+        return [100.0 * float((scenario.logits(net, net.features(t.test.x), t.index, last).argmax(1)
+                               == scenario.target(t.index, t.test.y)).float().mean()) for t in tasks]

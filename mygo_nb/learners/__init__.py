@@ -2,7 +2,8 @@
 
 Importing this package registers every method, in this order (the CLI's and the docs' order): ``mygo``
 (variants ``reference`` and ``paper``, `mygo`; ``consolidate*``, `consolidate`; ``internal``, `internal`),
-``finetune`` and ``finetune-multihead`` (`finetune`), ``joint``, ``ewc``, ``lwf``, ``replay``, ``dgr``. A new
+``finetune`` and ``finetune-multihead`` (`finetune`), ``joint``, ``ewc``, ``lwf``, ``replay``, ``dgr`` and
+``dreams`` (learning from dreams alone: what a memory recipe's dreams are worth). A new
 method is a new module here with one ``@register`` and one line below, or a file of your own loaded as a *plugin*
 (`load_plugins`: the paths in ``MYGO_PLUGINS``, or the CLI's ``--plugin``), which the CLI, the sweeps (their
 notebook kernels inherit the variable) and checkpoints then treat like any other method (the book's "Add your
@@ -20,7 +21,7 @@ from .base import REGISTRY, Entry, Learner, NoOptions, check_method, make_learne
 from .sequential import SequentialLearner
 
 #: the method modules, imported (so registered) in the order the CLI, the errors and the docs list methods
-MODULES = ("mygo", "consolidate", "internal", "finetune", "joint", "ewc", "lwf", "replay", "dgr")
+MODULES = ("mygo", "consolidate", "internal", "finetune", "joint", "ewc", "lwf", "replay", "dgr", "dreams")
 for _module in MODULES:
     importlib.import_module(f".{_module}", __name__)
 
