@@ -61,3 +61,13 @@ def test_quick_profile_end_to_end(benchmark, data_root, agnews_root, tmp_path):
     assert r["metrics"]["average_accuracy"] > (85 if benchmark == "split-mnist" else 55)
     assert r["data"]["files"] and all("md5" in f for f in r["data"]["files"].values())
     assert r["timings"]["phase_seconds"]["sleep"] > 0
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--train", "lr_slow"), "--train lr_slow: expected KEY=VALUE"),
+    (("--train", "lr_slwo=1e-3"), "has no option 'lr_slwo' (did you mean 'lr_slow'?)"),
+    (("--train", "lr_slow=-1"), "lr_slow must be"),
+])
+def test_bad_train_options_are_one_line(tmp_path, args, message):
+    p = cli("run", "--method", "finetune", "--data-root", str(tmp_path), *args)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and message in p.stderr, p.stderr
