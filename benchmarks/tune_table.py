@@ -4,7 +4,7 @@
     python benchmarks/tune_table.py --search results/beyond/tune/search --write-preset
     python -m mygo_nb reproduce tuned --out results/beyond/tune/tuned --reuse results/beyond/sweep
     python benchmarks/tune_table.py --search results/beyond/tune/search --tuned results/beyond/tune/tuned \
-        --defaults results/beyond/sweep --out-dir results/beyond
+        --defaults results/beyond/sweep results/beyond/internal --out-dir results/beyond
 
 ``--write-preset`` writes the choice into the grid of preset ``tuned`` (mygo_nb/reproduce/presets/tuned.json);
 ``tests/test_tuning.py`` checks that the committed preset is what the committed search chose.
@@ -31,7 +31,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--search", type=Path, required=True, help="records of preset tune-search")
     p.add_argument("--tuned", type=Path, default=None, help="records of preset tuned")
-    p.add_argument("--defaults", type=Path, default=None, help="records at the defaults (the beyond sweep)")
+    p.add_argument("--defaults", type=Path, nargs="+", default=None,
+                   help="folders of records at the defaults (the beyond sweep; the internal preset's)")
     p.add_argument("--out-dir", type=Path, default=None, help="write tuning_search.md (and tuned_baselines.md)")
     p.add_argument("--write-preset", action="store_true", help=f"write the chosen grid into {PRESET.name}")
     args = p.parse_args()
@@ -50,7 +51,7 @@ def main() -> None:
         (args.out_dir / "tuning_search.md").write_text(text, encoding="utf-8")
     if args.tuned and args.defaults:
         tuned = group_results(collect_results(args.tuned))
-        defaults = group_results(collect_results(args.defaults))
+        defaults = group_results([r for folder in args.defaults for r in collect_results(folder)])
         table = tuned_markdown(search, tuned, defaults)
         print(table)
         if args.out_dir:

@@ -18,5 +18,5 @@ run tune-search --out $b/tune/search
 run tuned --out $b/tune/tuned --reuse $b/sweep
 run internal --out $b/internal
 $py benchmarks/peer_table.py --ours $b/vandeven --peer $b/peer --out $b/peer_protocol.md
-$py benchmarks/tune_table.py --search $b/tune/search --tuned $b/tune/tuned --defaults $b/sweep --out-dir $b
+$py benchmarks/tune_table.py --search $b/tune/search --tuned $b/tune/tuned --defaults $b/sweep $b/internal --out-dir $b
 $py benchmarks/bir_table.py --ours $b/internal --peer $b/peer --out $b/class_il_no_stored_data.md
