@@ -20,7 +20,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         (["--benchmark", "cifar"], "'split-mnist', 'split-agnews'"),
         (["--variant", "dreamy"], "'reference', 'paper', 'paper-proj', 'consolidate'"),
         (["--profile", "huge"], "'paper', 'quick'"),
-        (["--eval-on", "val"], "'test', 'train'"),
+        (["--eval-on", "dev"], "'test', 'train', 'val'"),
     ],
 )
 def test_invalid_choice_is_one_line_listing_valid_choices(args, choices, capsys):

@@ -393,7 +393,7 @@ def test_download_that_fails_is_one_line(http_root, tmp_path, monkeypatch):
     ({"variant": "papr"}, "unknown variant 'papr'; valid choices: reference, paper"),
     ({"method": "joint", "variant": "paper"}, "method 'joint' has no variants"),
     ({"profile": "fast"}, "unknown profile 'fast'; valid choices: paper, quick"),
-    ({"eval_on": "val"}, "unknown eval split 'val'; valid choices: test, train"),
+    ({"eval_on": "dev"}, "unknown eval split 'dev'; valid choices: test, train, val"),
     ({"device": "tpu"}, "unknown device 'tpu'; valid choices: auto, cpu, cuda"),
 ])
 def test_python_api_bad_options_fail_before_loading_data(kwargs, message, tmp_path):

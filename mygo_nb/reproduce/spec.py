@@ -22,8 +22,6 @@ __all__ = ["DEFAULT_NOTEBOOK", "GRID_KEYS", "MANIFEST", "SIDECAR", "RunSpec", "d
 
 GRID_KEYS = ("notebook", "benchmark", "method", "profile", "seed", "device", "data_root", "eval_on", "scenario",
              "deterministic", "options", "train_options")
-#: a run's settings: ``((name, value), ...)`` sorted by name; values are JSON scalars
-Settings = tuple[tuple[str, Any], ...]
 #: The notebook a grid block without ``notebook`` runs: shipped inside the package (``mygo_nb/reproduce/notebooks/``,
 #: the book's appendix page too), so sweeps work from an installed wheel and from any folder.
 DEFAULT_NOTEBOOK = "run_one.ipynb"
@@ -50,9 +48,10 @@ class RunSpec:
     notebook_sha: str = ""
     scenario: str = "task"
     deterministic: bool = False
-    #: fields of the method's config, and of the profile's `TrainConfig`, that this run sets (a tuning sweep)
-    options: Settings = ()
-    train_options: Settings = ()
+    #: fields of the method's config, and of the profile's `TrainConfig`, that this run sets (a tuning sweep):
+    #: ``((name, value), ...)`` sorted by name, values JSON scalars
+    options: tuple[tuple[str, Any], ...] = ()
+    train_options: tuple[tuple[str, Any], ...] = ()
 
     @property
     def name(self) -> str:
@@ -154,7 +153,7 @@ def _listify(value: Any) -> list[Any]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _settings(value: Any, config: Any, key: str, where: str) -> Settings:
+def _settings(value: Any, config: Any, key: str, where: str) -> tuple[tuple[str, Any], ...]:
     """A grid block's ``options`` / ``train_options`` mapping, checked against ``config`` (the method's or
     the `TrainConfig`: unknown names and invalid values fail here, before anything runs)."""
     if value is None:
