@@ -3,8 +3,11 @@ files and seeds, and beside their published numbers.
 
     python benchmarks/peer_table.py --ours results/beyond/vandeven --peer results/beyond/peer \
         --out results/beyond/peer_protocol.md
+    python benchmarks/peer_table.py --scenario task --ours results/beyond/vandeven-task --peer results/beyond/peer \
+        --out results/beyond/peer_protocol_task.md
 
-``--ours``: a folder of run records (``python -m mygo_nb reproduce vandeven --out DIR``); ``--peer``: the logs
+``--ours``: a folder of run records (``python -m mygo_nb reproduce vandeven --out DIR``, or preset
+``vandeven-task`` for ``--scenario task``); ``--peer``: the logs
 ``benchmarks/peer_vandeven.sh`` writes (``<scenario>_<method>_seed<N>.txt``). Means ± sample standard deviations
 over the seeds each side has; the difference is over the seeds both have.
 """
@@ -18,18 +21,34 @@ from pathlib import Path
 
 from mygo_nb.reproduce.aggregate import collect_results
 
-#: our method label -> (the public code's method, its flags, the published class-incremental average)
-METHODS: dict[str, tuple[str, str, float | None]] = {
-    "joint": ("joint", "--joint", 98.17),
-    "finetune": ("none", "(none)", None),
-    "ewc/vandeven": ("ewc", "--ewc", 20.64),
-    "lwf": ("lwf", "--lwf", 21.89),
-    "replay/vandeven": ("replay", "--replay=buffer", 88.79),
-    "dgr": ("dgr", "--replay=generative", 90.35),
+#: per scenario, our method label -> (the public code's method, its flags, the published average or None)
+METHODS: dict[str, dict[str, tuple[str, str, float | None]]] = {
+    "class": {
+        "joint": ("joint", "--joint", 98.17),
+        "finetune": ("none", "(none)", None),
+        "ewc/vandeven": ("ewc", "--ewc", 20.64),
+        "lwf": ("lwf", "--lwf", 21.89),
+        "replay/vandeven": ("replay", "--replay=buffer", 88.79),
+        "dgr": ("dgr", "--replay=generative", 90.35),
+    },
+    # their code's task-incremental "none" masks the other tasks' output units: a head per task, as ours
+    "task": {
+        "joint": ("joint", "--joint", None),
+        "finetune-multihead": ("none", "(none)", None),
+        "ewc/vandeven-task": ("ewc", "--ewc", None),
+        "lwf": ("lwf", "--lwf", None),
+        "replay/vandeven": ("replay", "--replay=buffer", None),
+        "dgr": ("dgr", "--replay=generative", None),
+    },
 }
-PUBLISHED_NOTE = ("published: van de Ven, Tuytelaars & Tolias (2022), Split-MNIST class-incremental, as transcribed "
-                  "in issue 14 (their code's README gives no table to check them against offline); none given "
-                  "for fine-tuning")
+PRESETS = {"class": "vandeven", "task": "vandeven-task"}
+PUBLISHED_NOTE = {
+    "class": ("published: van de Ven, Tuytelaars & Tolias (2022), Split-MNIST class-incremental, as transcribed "
+              "in issue 14 (their code's README gives no table to check them against offline); none given "
+              "for fine-tuning"),
+    "task": ("published: not given here; their task-incremental Split-MNIST table could not be read offline "
+             "(their code's README gives none), and no number is transcribed from memory"),
+}
 _AVERAGE = re.compile(r"=> average accuracy over all \d+ contexts: ([0-9.]+)")
 
 
@@ -61,10 +80,11 @@ def _mean_sd(values: list[float]) -> str:
     return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f} (n={len(values)})"
 
 
-def table(ours: dict[str, dict[int, float]], peer: dict[str, dict[int, float]]) -> str:
+def table(ours: dict[str, dict[int, float]], peer: dict[str, dict[int, float]], scenario: str = "class") -> str:
+    methods = METHODS[scenario]
     rows = ["| ours | theirs | ours, here | their code, here | ours − theirs (same seeds) | published |",
             "|---|---|---|---|---|---|"]
-    for label, (name, flags, published) in METHODS.items():
+    for label, (name, flags, published) in methods.items():
         a, b = ours.get(label, {}), peer.get(name, {})
         both = sorted(set(a) & set(b))
         diff = _mean_sd([a[s] - b[s] for s in both]) if both else "—"
@@ -74,32 +94,34 @@ def table(ours: dict[str, dict[int, float]], peer: dict[str, dict[int, float]]) 
     seeds = sorted({s for d in (*ours.values(), *peer.values()) for s in d})
     per_seed = ["| ours / theirs | " + " | ".join(f"seed {s}" for s in seeds) + " |",
                 "|---|" + "---|" * len(seeds)]
-    for label, (name, _, _) in METHODS.items():
+    for label, (name, _, _) in methods.items():
         cells = []
         for s in seeds:
             x, y = ours.get(label, {}).get(s), peer.get(name, {}).get(s)
             cells.append(f"{'—' if x is None else f'{x:.2f}'} / {'—' if y is None else f'{y:.2f}'}")
         per_seed.append(f"| {label} / {name} | " + " | ".join(cells) + " |")
     for name, runs in peer.items():  # their methods without a counterpart here (e.g. brain-inspired replay)
-        if name not in {m[0] for m in METHODS.values()}:
+        if name not in {m[0] for m in methods.values()}:
             per_seed.append(f"| — / {name} | " + " | ".join(
                 "—" if s not in runs else f"— / {runs[s]:.2f}" for s in seeds) + " |")
-    return "\n".join(rows) + "\n\nPer seed (class-incremental average, %):\n\n" + "\n".join(per_seed) + "\n"
+    return "\n".join(rows) + f"\n\nPer seed ({scenario}-incremental average, %):\n\n" + "\n".join(per_seed) + "\n"
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--ours", type=Path, required=True)
     p.add_argument("--peer", type=Path, required=True)
-    p.add_argument("--scenario", default="class")
+    p.add_argument("--scenario", default="class", choices=sorted(METHODS))
     p.add_argument("--out", type=Path)
     args = p.parse_args()
-    text = (f"# Split-MNIST under van de Ven et al.'s protocol: ours beside their public code\n\n"
-            f"`python benchmarks/peer_table.py --ours {args.ours} --peer {args.peer}` — {args.scenario}-incremental, "
-            f"test split. Ours: `python -m mygo_nb reproduce vandeven` (profile `vandeven`). Theirs: "
+    sc = args.scenario
+    flag = "" if sc == "class" else f" --scenario {sc}"
+    text = (f"# Split-MNIST under van de Ven et al.'s protocol: ours beside their public code ({sc}-incremental)\n\n"
+            f"`python benchmarks/peer_table.py{flag} --ours {args.ours} --peer {args.peer}` — {sc}-incremental, "
+            f"test split. Ours: `python -m mygo_nb reproduce {PRESETS[sc]}` (profile `vandeven`). Theirs: "
             f"GMvandeVen/continual-learning run by `benchmarks/peer_vandeven.sh` on the same MNIST files and "
-            f"seeds (its logs, with the commands, in `{args.peer}`); {PUBLISHED_NOTE}.\n\n"
-            + table(our_results(args.ours, args.scenario), peer_results(args.peer, args.scenario)))
+            f"seeds (its logs, with the commands, in `{args.peer}`); {PUBLISHED_NOTE[sc]}.\n\n"
+            + table(our_results(args.ours, sc), peer_results(args.peer, sc), sc))
     print(text)
     if args.out:
         args.out.write_text(text, encoding="utf-8")

@@ -149,10 +149,11 @@ def test_an_mlp400_net_is_saved_and_loaded(tmp_path):
 
 
 def test_the_vandeven_variants_and_the_plain_methods():
-    assert variants("replay") == ("vandeven",) and variants("ewc") == ("vandeven",)
+    assert variants("replay") == ("vandeven",) and variants("ewc") == ("vandeven", "vandeven-task")
     assert check_method("replay").config.bytes_per_task is None  # the plain method stays storage-fair
     assert check_method("replay", "vandeven").config.bytes_per_task == 2 * 100 * 784
     assert check_method("ewc", "vandeven").config.lam == 1e9 and check_method("ewc").config.lam == 1e4
+    assert check_method("ewc", "vandeven-task", "task").config.lam == 1e5  # their task-incremental default
     with pytest.raises(ConfigError, match="variant"):
         check_method("replay", "nope")
 
@@ -213,6 +214,10 @@ def test_vae_step_averages_each_samples_terms_with_its_weight():
 def test_the_vandeven_preset_runs_every_baseline_five_seeds_under_the_profile(tmp_path):
     runs = expand_spec(load_spec("vandeven")[0], data_roots={None: str(tmp_path)})
     assert len(runs) == 30 and {r.profile for r in runs} == {"vandeven"} and {r.scenario for r in runs} == {"class"}
+    task = expand_spec(load_spec("vandeven-task")[0], data_roots={None: str(tmp_path)})
+    assert len(task) == 30 and {r.scenario for r in task} == {"task"} and {r.profile for r in task} == {"vandeven"}
+    assert {(r.method, r.variant) for r in task} == {("joint", None), ("finetune-multihead", None), ("lwf", None),
+                                                     ("ewc", "vandeven-task"), ("replay", "vandeven"), ("dgr", None)}
     assert {(r.method, r.variant) for r in runs} == {("joint", None), ("finetune", None), ("ewc", "vandeven"),
                                                     ("lwf", None), ("replay", "vandeven"), ("dgr", None)}
     assert {r.seed for r in runs} == set(range(5)) and {r.eval_on for r in runs} == {"test"}
@@ -256,3 +261,23 @@ def test_peer_table_sets_our_records_beside_the_public_codes_logs(tiny_bench, tm
     assert f"{mean:.2f} ± " in row and "19.75 (n=1)" in row and f"{mine[0] - 19.75:.2f} (n=1)" in row
     seeds = next(line for line in text.splitlines() if line.startswith("| finetune / none |"))
     assert f"{mine[0]:.2f} / 19.75" in seeds and f"{mine[1]:.2f} / —" in seeds
+
+
+def test_peer_table_in_the_task_scenario_pairs_a_head_per_task_with_their_masked_none(tiny_bench, tmp_path):
+    ours, peer = tmp_path / "ours", tmp_path / "peer"
+    ours.mkdir(), peer.mkdir()
+    prof = dataclasses.replace(VDV, train=dataclasses.replace(VDV.train, iters_per_task=20), task_split="default")
+    run(tiny_bench, "finetune-multihead", None, prof, seed=0, scenario="task", progress=False).save(ours / "r.json")
+    run(tiny_bench, "finetune", None, prof, seed=0, scenario="class", progress=False).save(ours / "c.json")
+    mine = RunResult.load(ours / "r.json").average_accuracy
+    (peer / "task_none_seed0.txt").write_text("=> average accuracy over all 5 contexts: 0.9512\n", encoding="utf-8")
+    (peer / "class_none_seed0.txt").write_text("=> average accuracy over all 5 contexts: 0.1975\n", encoding="utf-8")
+    p = subprocess.run([sys.executable, "benchmarks/peer_table.py", "--scenario", "task", "--ours", str(ours),
+                        "--peer", str(peer)], capture_output=True, text=True, cwd=ROOT, check=True)
+    row = next(line for line in p.stdout.splitlines() if line.startswith("| finetune-multihead | "))
+    assert f"{mine:.2f} (n=1)" in row and "95.12 (n=1)" in row and f"{mine - 95.12:.2f} (n=1)" in row
+    assert "19.75" not in p.stdout and "reproduce vandeven-task" in p.stdout  # the class logs and runs stay out
+    assert not any(line.startswith("| finetune | ") for line in p.stdout.splitlines())
+    bad = subprocess.run([sys.executable, "benchmarks/peer_table.py", "--scenario", "domain", "--ours", str(ours),
+                          "--peer", str(peer)], capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr

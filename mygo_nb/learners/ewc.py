@@ -34,8 +34,9 @@ class EWCConfig:
         check_int("EWC fisher_samples", self.fisher_samples, minimum=1)
 
 
-# van de Ven et al.'s EWC strength for class-incremental Split-MNIST (their public code's default)
-@register("ewc", config=EWCConfig, variants={None: EWCConfig(), "vandeven": EWCConfig(lam=1e9)})
+# van de Ven et al.'s EWC strengths for Split-MNIST (their public code's defaults): class- and task-incremental
+@register("ewc", config=EWCConfig,
+          variants={None: EWCConfig(), "vandeven": EWCConfig(lam=1e9), "vandeven-task": EWCConfig(lam=1e5)})
 class EWC(SequentialLearner):
     """Online elastic weight consolidation: a quadratic penalty around the latest weights, Fisher-weighted."""
 
