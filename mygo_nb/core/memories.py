@@ -51,6 +51,7 @@ __all__ = [
     "VAETrainer",
     "balanced_labels",
     "dream_score",
+    "dream_share",
     "factor_rank",
     "fit_memory",
     "gan_step",
@@ -605,13 +606,18 @@ def fit_memory(task: Task, kind: str, cfg: TrainConfig, rng: torch.Generator, *,
     return trainer.memory(task.index)
 
 
+def dream_share(batch_size: int, n_memories: int) -> int:
+    """Dreams each memory adds to a batch of `learn_from_dreams` (an equal share, at least one)."""
+    return max(1, batch_size // n_memories)
+
+
 def learn_from_dreams(net: NeocortexNet, scenario: Scenario, memories: Sequence[GenerativeMemory], cfg: TrainConfig,
                       rng: torch.Generator, *, stage: int, steps: int, progress: bool = False) -> list[float]:
     """``net`` (with ``scenario``'s heads for every memory's task) learns from dreams alone: ``steps`` Adam steps
     at ``lr_fast``, each batch an equal share of every memory's dreams, labelled with the class each dream was
     asked for, scored as after training stage ``stage``. Returns each step's loss."""
     opt = adam(net.parameters(), cfg.lr_fast)
-    share = max(1, cfg.batch_size // len(memories))
+    share = dream_share(cfg.batch_size, len(memories))
     tid = torch.cat([torch.full((share,), m.task, device=rng.device) for m in memories])
     losses = []
     for _ in tqdm(range(steps), desc="learning from dreams", disable=not progress, leave=False):

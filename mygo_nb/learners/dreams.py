@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.memories import fit_memory, learn_from_dreams
+from ..core.memories import dream_share, fit_memory, learn_from_dreams
 from ..data import Task
 from ..errors import ConfigError, check_choice
 from .base import Learner, register
@@ -63,7 +63,7 @@ class Dreams(Learner):
         losses = learn_from_dreams(self.net, self.scenario, self.memories, ctx.cfg, ctx.rng, stage=last,
                                    steps=ctx.cfg.sleep_steps, progress=ctx.progress)
         sleep = time.perf_counter() - t0
-        share = max(1, ctx.cfg.batch_size // len(tasks))
+        share = dream_share(ctx.cfg.batch_size, len(tasks))
         return {"phases": {"wake": {"seconds": wake, "samples": ctx.cfg.wake_epochs * sum(len(t.train) for t in tasks)},
                            "sleep": {"seconds": sleep, "samples": ctx.cfg.sleep_steps * share * len(tasks)}},
                 "dream_loss": sum(losses[-50:]) / max(1, len(losses[-50:])), "extractor_drift": self.drift()}

@@ -108,6 +108,11 @@ class Group:
         """The paper's name for this method, in the task scenario only (the paper's protocol), else None."""
         return _paper_name(self.method, self.variant) if self.scenario == "task" else None
 
+    @property
+    def average(self) -> tuple[float, float]:
+        """Mean and sample standard deviation over the seeds of the runs' average accuracy (%)."""
+        return mean_std(r.average_accuracy for r in self.runs)
+
     def stats(self) -> list[tuple[str, int | None, float, float, float | None]]:
         """(metric, 1-based index or None, mean, std, the paper's value or None) rows."""
         paper = self.paper
@@ -117,7 +122,7 @@ class Group:
         for j, col in enumerate(zip(*(r.metrics["final_accuracies"] for r in self.runs), strict=True)):
             pv = t1["tasks"][j] if t1 and j < len(t1["tasks"]) else None  # type: ignore[index,arg-type]
             out.append(("final_accuracy", j + 1, *mean_std(col), pv))
-        out.append(("average_accuracy", None, *mean_std(r.average_accuracy for r in self.runs),
+        out.append(("average_accuracy", None, *self.average,
                     t1["average"] if t1 else None))  # type: ignore[arg-type]
         for j, col in enumerate(zip(*(r.metrics["average_accuracy_curve"] for r in self.runs), strict=True)):
             out.append(("average_accuracy_curve", j + 1, *mean_std(col), t2[j] if t2 and j < len(t2) else None))

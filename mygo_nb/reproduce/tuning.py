@@ -16,7 +16,6 @@ from typing import Any
 from ..config import PROFILES, method_label
 from ..learners import check_method
 from ..learners.base import config_dict
-from ..running.paper import mean_std
 from .aggregate import Group, run_settings
 
 __all__ = ["candidate_label", "choose", "search_markdown", "tuned_grid", "tuned_markdown"]
@@ -27,12 +26,8 @@ def _cell(g: Group) -> tuple[str, str, str, str]:
     return g.benchmark, method_label(g.method, g.variant), g.scenario, g.profile
 
 
-def _mean(g: Group) -> float:
-    return mean_std([r.average_accuracy for r in g.runs])[0]
-
-
 def _fmt(g: Group) -> str:
-    m, s = mean_std([r.average_accuracy for r in g.runs])
+    m, s = g.average
     return f"{m:.2f} ± {s:.2f}" if len(g.runs) > 1 else f"{m:.2f}"
 
 
@@ -44,7 +39,7 @@ def choose(groups: Iterable[Group]) -> dict[tuple[str, str, str, str], Group]:
         if g.eval_on != "val":
             continue
         k = _cell(g)
-        if k not in best or _mean(g) > _mean(best[k]):
+        if k not in best or g.average[0] > best[k].average[0]:
             best[k] = g
     return best
 
@@ -107,6 +102,6 @@ def tuned_markdown(search: Sequence[Group], tuned: Sequence[Group], defaults: Se
         base = [d for d in defaults if d.eval_on == "test" and not d.settings and _cell(d) == k]
         t_cell = f"{_fmt(test[0])} (n={len(test[0].runs)})" if test else "not run"
         b_cell = f"{_fmt(base[0])} (n={len(base[0].runs)})" if base else "not run"
-        diff = f"{_mean(test[0]) - _mean(base[0]):+.2f}" if test and base else ""
+        diff = f"{test[0].average[0] - base[0].average[0]:+.2f}" if test and base else ""
         lines.append(f"| {k[1]} | {label}{'' if g.settings else ' (the default)'} | {t_cell} | {b_cell} | {diff} |")
     return "\n".join(lines) + "\n"
