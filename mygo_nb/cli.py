@@ -108,8 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run one method on one benchmark and write a JSON record")
     r.add_argument("--benchmark", choices=BENCHMARKS, default="split-mnist")
     r.add_argument("--method", choices=methods(), default="mygo")
-    r.add_argument("--variant", choices=[v for m in methods() for v in variants(m)], default=None,
-                   help="mygo only: reference (default), paper, or consolidate[-option] (beyond the paper)")
+    r.add_argument("--variant", choices=list(dict.fromkeys(v for m in methods() for v in variants(m))), default=None,
+                   help="the method's variant, e.g. mygo: reference (default), paper, consolidate[-option]; "
+                        "`python -m mygo_nb methods` lists each method's")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="options",
                    help="set one option of the method's config (repeatable), e.g. --method ewc --set lam=5000; "
                         "`python -m mygo_nb methods` lists every method's options")

@@ -19,6 +19,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         (["--method", "si"], "'mygo', 'finetune', 'finetune-multihead', 'joint', 'ewc', 'lwf', 'replay', 'dgr'"),
         (["--benchmark", "cifar"], "'split-mnist', 'split-agnews'"),
         (["--variant", "dreamy"], "'reference', 'paper', 'paper-proj', 'consolidate'"),
+        (["--variant", "dreamy"], "'internal', 'vandeven', 'vandeven-task', 'gan'"),  # each variant name once
         (["--profile", "huge"], "'paper', 'quick'"),
         (["--eval-on", "dev"], "'test', 'train', 'val'"),
     ],
