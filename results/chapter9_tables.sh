@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerate the four tables of issue 14 in chapter 9 (run from the repository root, after results/beyond.sh):
 #   the memory-recipe table    <- preset dreams                      (results/beyond/dreams/summary.md)
-#   the peer-protocol table    <- preset vandeven + their code's logs (results/beyond/peer_protocol.md)
+#   the peer-protocol tables   <- presets vandeven, vandeven-task + their code's logs
+#                                 (results/beyond/peer_protocol.md, peer_protocol_task.md)
 #   the tuned-baseline tables  <- presets tune-search, tuned          (results/beyond/tuning_search.md, tuned_baselines.md)
 #   the class-IL result        <- preset internal + BI-R's logs       (results/beyond/class_il_no_stored_data.md)
 # Completed runs are skipped, so the script can be stopped and started again. The public code's side of the peer
@@ -14,9 +15,11 @@ b=results/beyond
 run() { $py -m mygo_nb reproduce "$@" --workers 2 --no-progress; }
 run dreams --out $b/dreams
 run vandeven --out $b/vandeven
+run vandeven-task --out $b/vandeven-task
 run tune-search --out $b/tune/search
 run tuned --out $b/tune/tuned --reuse $b/sweep
 run internal --out $b/internal
 $py benchmarks/peer_table.py --ours $b/vandeven --peer $b/peer --out $b/peer_protocol.md
+$py benchmarks/peer_table.py --scenario task --ours $b/vandeven-task --peer $b/peer --out $b/peer_protocol_task.md
 $py benchmarks/tune_table.py --search $b/tune/search --tuned $b/tune/tuned --defaults $b/sweep $b/internal --out-dir $b
 $py benchmarks/bir_table.py --ours $b/internal --peer $b/peer --out $b/class_il_no_stored_data.md
