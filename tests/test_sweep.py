@@ -99,6 +99,12 @@ def _sidecars(out: Path) -> dict[str, dict]:
 # ----------------------------------------------------------------------------------------- spec handling
 
 
+def test_the_proj_preset_pairs_each_sleep_with_its_scenario(tmp_path: Path) -> None:
+    runs = expand_spec(load_spec("proj")[0], data_roots={None: str(tmp_path)})
+    assert len(runs) == 10 and {r.seed for r in runs} == set(range(5)) and {r.profile for r in runs} == {"paper"}
+    assert {(r.variant, r.scenario) for r in runs} == {("paper-proj", "task"), ("consolidate-proj", "class")}
+
+
 def test_presets_are_committed_json_and_expand(tmp_path: Path, tiny_agnews: Path) -> None:
     assert {"paper", "quick"} <= set(preset_names())
     spec, base = load_spec("paper")
