@@ -52,6 +52,9 @@ class TrainConfig:
     supervised methods (fine-tuning and the baselines) for that many batches per task instead.
     ``net``: one of `NETS`. ``vae_depth``: hidden layers (of ``gan_hidden`` units) in every VAE's
     encoder and decoder (deep generative replay's generator, VAE memories); GANs keep one.
+    ``stream_optimizer``: False gives the supervised methods a fresh Adam for every task; True keeps one Adam
+    for the whole stream (its moments carry over, new parameters such as a new head join it), as van de Ven
+    et al.'s public code does.
     """
 
     batch_size: int = 128
@@ -64,12 +67,15 @@ class TrainConfig:
     iters_per_task: int = 0
     net: str = "paper"
     vae_depth: int = 1
+    stream_optimizer: bool = False
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "wake_epochs", "sleep_steps", "z_dim", "gan_hidden", "iters_per_task",
                      "vae_depth"):
             check_int(name, getattr(self, name), minimum=0 if name in ("sleep_steps", "iters_per_task") else 1)
         check_choice("net", self.net, NETS)
+        if not isinstance(self.stream_optimizer, bool):
+            raise ConfigError(f"stream_optimizer must be true or false, got {self.stream_optimizer!r}")
         for name in ("lr_fast", "lr_slow"):
             check_real(name, getattr(self, name), minimum=0, strict=True)
 

@@ -3,6 +3,7 @@ input, and persistence that never unpickles."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import http.server
 import json
@@ -34,6 +35,7 @@ from mygo_nb.data import (
     split_mnist,
 )
 from mygo_nb.errors import ConfigError, StoreError
+from mygo_nb.learners.ewc import EWCConfig
 from mygo_nb.running import checkpoint as ckpt_mod
 from mygo_nb.running.checkpoint import CheckpointError
 from mygo_nb.running.experiment import run, run_experiment
@@ -49,7 +51,8 @@ class _Interrupt(Exception):
 
 
 def _interrupted_then_resumed(bench: Benchmark, method: str, variant: str | None, folder: Path, stop_after: int,
-                              monkeypatch: pytest.MonkeyPatch, scenario: str = "task") -> mygo_nb.RunResult:
+                              monkeypatch: pytest.MonkeyPatch, scenario: str = "task",
+                              profile: Profile = TINY) -> mygo_nb.RunResult:
     """Run until the checkpoint after stage ``stop_after`` is written, 'crash', then resume in a fresh run."""
     save = ckpt_mod.Checkpointer.save
 
@@ -62,8 +65,8 @@ def _interrupted_then_resumed(bench: Benchmark, method: str, variant: str | None
     with monkeypatch.context() as m:
         m.setattr(ckpt_mod.Checkpointer, "save", crashing_save)
         with pytest.raises(_Interrupt):
-            run(bench, method, variant, TINY, seed=3, progress=False, checkpoint_dir=folder, scenario=scenario)
-    return run(bench, method, variant, TINY, seed=3, progress=False, checkpoint_dir=folder, resume=True,
+            run(bench, method, variant, profile, seed=3, progress=False, checkpoint_dir=folder, scenario=scenario)
+    return run(bench, method, variant, profile, seed=3, progress=False, checkpoint_dir=folder, resume=True,
                scenario=scenario)
 
 
@@ -88,6 +91,36 @@ def test_resume_equals_uninterrupted_in_other_scenarios(image3, method, variant,
     resumed = _interrupted_then_resumed(image3, method, variant, tmp_path / "ck", 2, monkeypatch, scenario)
     _same_run(ref, resumed)
     assert resumed.scenario == scenario
+
+
+def test_resume_of_offline_ewc_restores_every_tasks_penalty(image3, tmp_path, monkeypatch):
+    cfg = EWCConfig(lam=100.0, fisher_samples=10, fisher_labels="all", offline=True)
+    ref = run(image3, "ewc", None, TINY, seed=3, progress=False, config=cfg)
+    save = ckpt_mod.Checkpointer.save
+
+    def crashing_save(self, learner, out):  # type: ignore[no-untyped-def]
+        path = save(self, learner, out)
+        if len(out.stages) == 2:
+            raise _Interrupt
+        return path
+
+    with monkeypatch.context() as m:
+        m.setattr(ckpt_mod.Checkpointer, "save", crashing_save)
+        with pytest.raises(_Interrupt):
+            run(image3, "ewc", None, TINY, seed=3, progress=False, checkpoint_dir=tmp_path, config=cfg)
+    resumed = run(image3, "ewc", None, TINY, seed=3, progress=False, checkpoint_dir=tmp_path, resume=True, config=cfg)
+    _same_run(ref, resumed)
+
+
+@pytest.mark.parametrize(("method", "scenario"), [("finetune-multihead", "task"), ("dgr", "class")])
+def test_resume_with_one_optimiser_for_the_stream_restores_its_moments(image3, method, scenario, tmp_path,
+                                                                      monkeypatch):
+    stream = Profile("tiny-stream", dataclasses.replace(TINY.train, stream_optimizer=True))
+    ref = run(image3, method, None, stream, seed=3, progress=False, scenario=scenario)
+    resumed = _interrupted_then_resumed(image3, method, None, tmp_path / "ck", 2, monkeypatch, scenario, stream)
+    _same_run(ref, resumed)
+    # the carried-over moments change the computation: a fresh Adam per task gives another run
+    assert run(image3, method, None, TINY, seed=3, progress=False, scenario=scenario).traces != ref.traces
 
 
 @pytest.mark.parametrize(("method", "variant"), [("mygo", "reference"), ("mygo", "paper"), ("finetune", None),

@@ -29,6 +29,7 @@ from mygo_nb.core.store import load_net, save_net
 from mygo_nb.data import MNIST_TASKS, load_benchmark, vandeven_split
 from mygo_nb.errors import ConfigError
 from mygo_nb.learners import check_method, make_learner, variants
+from mygo_nb.learners.ewc import EWC, EWCConfig
 from mygo_nb.learners.replay import ExperienceReplay
 from mygo_nb.learners.sequential import train_supervised
 from mygo_nb.reproduce.spec import expand_spec, load_spec
@@ -281,3 +282,72 @@ def test_peer_table_in_the_task_scenario_pairs_a_head_per_task_with_their_masked
     bad = subprocess.run([sys.executable, "benchmarks/peer_table.py", "--scenario", "domain", "--ours", str(ours),
                           "--peer", str(peer)], capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
+
+
+def test_stream_optimizer_keeps_one_adam_that_each_new_head_joins(tiny_bench):
+    for stream in (False, True):
+        prof = dataclasses.replace(VDV, train=dataclasses.replace(VDV.train, iters_per_task=3,
+                                                                  stream_optimizer=stream), task_split="default")
+        ctx = RunContext(prof.train, torch.Generator().manual_seed(0), torch.Generator().manual_seed(1), False, 2,
+                         "task")
+        learner = make_learner("finetune-multihead", tiny_bench, ctx)
+        opts = []
+        for task in tiny_bench.tasks:
+            learner.scenario.ensure_heads(learner.net, task.index)
+            opts.append(learner.optimizer_for(task))
+        held = [{id(p) for g in o.param_groups for p in g["params"]} for o in opts]
+        heads = [{id(p) for p in h.parameters()} for h in learner.net.heads]
+        if stream:
+            assert opts[0] is opts[1] and len(opts[1].param_groups) == 2 and heads[0] | heads[1] <= held[1]
+        else:
+            assert opts[0] is not opts[1] and heads[0] <= held[0] and not heads[0] & held[1]
+    with pytest.raises(ConfigError, match="stream_optimizer"):
+        dataclasses.replace(VDV.train, stream_optimizer="yes")
+
+
+def _ewc(tiny_bench, config: EWCConfig) -> EWC:
+    prof = dataclasses.replace(VDV, train=dataclasses.replace(VDV.train, iters_per_task=5), task_split="default")
+    ctx = RunContext(prof.train, torch.Generator().manual_seed(0), torch.Generator().manual_seed(1), False, 2,
+                     "task")
+    learner = make_learner("ewc", tiny_bench, ctx, config=config)
+    assert isinstance(learner, EWC)
+    return learner
+
+
+def test_ewc_expected_fisher_weighs_every_label_by_its_probability(tiny_bench):
+    learner = _ewc(tiny_bench, EWCConfig(fisher_samples=None, fisher_labels="all"))
+    task = tiny_bench.tasks[0]
+    learner.scenario.ensure_heads(learner.net, 0)
+    got = learner.task_fisher(task)
+    net, want = learner.net, {k: torch.zeros_like(p) for k, p in learner.net.named_parameters()}
+    net.eval()
+    for i in range(len(task.train)):  # by hand: sum over labels of p(c) * grad(log p(c))^2, averaged
+        x = task.train.x[i: i + 1]
+        for c in range(2):
+            net.zero_grad()
+            logp = torch.log_softmax(net(x, 0), 1)[0]
+            logp[c].backward()
+            for k, p in net.named_parameters():
+                if p.grad is not None:
+                    want[k] += logp[c].exp().detach() * p.grad.pow(2) / len(task.train)
+    assert all(torch.allclose(got[k], want[k], rtol=1e-4, atol=1e-9) for k in want)
+    assert float(sum(f.sum() for f in got.values())) > 0
+
+
+def test_offline_ewc_keeps_one_penalty_per_task_around_its_own_weights(tiny_bench):
+    learner = _ewc(tiny_bench, EWCConfig(lam=10.0, fisher_samples=20, offline=True))
+    ends = []
+    for task in tiny_bench.tasks:
+        learner.learn(task)
+        ends.append({k: p.detach().clone() for k, p in learner.net.named_parameters()})
+    assert len(learner.penalties) == 2 and not learner.fisher
+    for (_, anchor), end in zip(learner.penalties, ends, strict=True):
+        assert all(torch.equal(anchor[k], end[k]) for k in anchor)
+    params = dict(learner.net.named_parameters())
+    want = 5.0 * sum((fi[k] * (params[k] - an[k]).pow(2)).sum() for fi, an in learner.penalties for k in fi)
+    feats = learner.net.features(tiny_bench.tasks[1].train.x[:2])
+    assert torch.allclose(learner.extra_loss(tiny_bench.tasks[1], None, feats), want)
+    # the first penalty is around task 1's weights, which the second task moved away from
+    assert float(sum((params[k].detach() - a).abs().sum() for k, a in learner.penalties[0][1].items())) > 0
+    with pytest.raises(ConfigError, match="fisher_labels"):
+        EWCConfig(fisher_labels="true")

@@ -13,10 +13,10 @@ import copy
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..core.memories import Generator, VAEMemory, make_vae, vae_step
-from ..core.net import NeocortexNet, adam
+from ..core.net import NeocortexNet
 from ..data import Task
 from .base import prefixed, register
 from .sequential import SequentialLearner
@@ -40,7 +40,10 @@ class DGR(SequentialLearner):
         if task.index:
             self.prev_gen = copy.deepcopy(self.vae.decoder).requires_grad_(False).eval()
             self.prev_net = copy.deepcopy(self.net).requires_grad_(False).eval()
-        self.opt_v = adam(self.vae.parameters(), self.ctx.cfg.lr_fast)
+        self.opt_v = self.adam_for("generator", list(self.vae.parameters()))
+
+    def optimised_modules(self) -> dict[str, nn.Module]:
+        return {**super().optimised_modules(), "vae": self.vae}
 
     @torch.no_grad()
     def _replay_batch(self, n: int, t: int) -> tuple[Tensor, Tensor, Tensor]:

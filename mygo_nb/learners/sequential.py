@@ -18,8 +18,9 @@ from torch import Tensor, nn
 from ..core.context import RunContext
 from ..core.loops import epoch_loop
 from ..core.net import NeocortexNet, adam
+from ..core.store import flatten_optimizer, match_layouts, unflatten_optimizer
 from ..data import Inputs, Task, take
-from .base import Learner
+from .base import Learner, prefixed
 
 __all__ = ["SequentialLearner", "train_supervised"]
 
@@ -56,6 +57,10 @@ class SequentialLearner(Learner):
     """A net with the scenario's heads, trained on each task in turn (Adam at ``lr_fast``, ``wake_epochs``), plus
     the method's hooks. The default trains the whole net with a fresh optimiser per task and no extra term."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._stream: dict[str, torch.optim.Optimizer] = {}  # with cfg.stream_optimizer: one Adam per key
+
     def before_task(self, task: Task) -> None:
         """Called before training ``task`` (its head exists already)."""
 
@@ -67,8 +72,50 @@ class SequentialLearner(Learner):
         """Called after training ``task``."""
 
     def optimizer_for(self, task: Task) -> torch.optim.Optimizer:
-        """The optimiser that learns ``task`` (default: a fresh Adam over every parameter)."""
-        return adam(self.trainable(task), self.ctx.cfg.lr_fast)
+        """The optimiser that learns ``task`` (default: `adam_for` over `trainable`)."""
+        return self.adam_for("net", self.trainable(task))
+
+    def adam_for(self, key: str, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+        """Adam at ``lr_fast`` over ``params``: a fresh one for each task, or, with the profile's
+        ``stream_optimizer``, the one Adam ``key`` names for the whole stream, parameters new to it joining it."""
+        if not self.ctx.cfg.stream_optimizer:
+            return adam(params, self.ctx.cfg.lr_fast)
+        opt = self._stream.get(key)
+        if opt is None:
+            opt = self._stream[key] = adam(params, self.ctx.cfg.lr_fast)
+            return opt
+        held = {id(p) for g in opt.param_groups for p in g["params"]}
+        new = [p for p in params if id(p) not in held]
+        if new:
+            opt.add_param_group({"params": new})
+        return opt
+
+    def optimised_modules(self) -> dict[str, nn.Module]:
+        """The modules whose parameters an `adam_for` optimiser may hold, by name (for checkpoints)."""
+        return {"net": self.net}
+
+    def state(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        tensors, meta = super().state()
+        names = {id(p): f"{m}.{n}" for m, mod in self.optimised_modules().items() for n, p in mod.named_parameters()}
+        for key, opt in self._stream.items():
+            flat, rest = flatten_optimizer(opt.state_dict())
+            tensors.update({f"stream_opt.{key}.{k}": v for k, v in flat.items()})
+            groups = [[names[id(p)] for p in g["params"]] for g in opt.param_groups]
+            meta.setdefault("stream_opts", {})[key] = {"groups": groups, "state": rest}
+        return tensors, meta
+
+    def load_state(self, tensors: dict[str, Tensor], meta: dict[str, Any]) -> None:
+        super().load_state(tensors, meta)
+        params = {f"{m}.{n}": p for m, mod in self.optimised_modules().items() for n, p in mod.named_parameters()}
+        self._stream = {}
+        for key, saved in meta.get("stream_opts", {}).items():
+            first, *rest = [[params[n] for n in g] for g in saved["groups"]]
+            opt = adam(first, self.ctx.cfg.lr_fast)
+            for group in rest:
+                opt.add_param_group({"params": group})
+            opt.load_state_dict(unflatten_optimizer(prefixed(tensors, f"stream_opt.{key}."), saved["state"]))
+            match_layouts(opt)
+            self._stream[key] = opt
 
     def trainable(self, task: Task) -> list[nn.Parameter]:
         """The parameters that learn ``task`` (default: all of them)."""
