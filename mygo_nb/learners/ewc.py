@@ -43,9 +43,16 @@ class EWCConfig:
             raise ConfigError(f"EWC offline must be true or false, got {self.offline!r}")
 
 
-# van de Ven et al.'s EWC strengths for Split-MNIST (their public code's defaults): class- and task-incremental
+# van de Ven et al.'s Split-MNIST EWC (their public code's defaults). Task-incremental: their strength and their
+# estimator, one penalty per task with the exact Fisher over every training sample (with the sampled estimator a
+# confident net's Fisher is mostly the rare draws of an unlikely label: 90.55 % against their code's 99.53 %,
+# seed 0; their estimator gives 99.41 %). Class-incremental: their strength with the sampled estimator, which
+# lands within a point of their code there (20.79 against 20.09, 5 seeds).
+VANDEVEN_TASK = EWCConfig(lam=1e5, fisher_samples=None, fisher_labels="all", offline=True)
+
+
 @register("ewc", config=EWCConfig,
-          variants={None: EWCConfig(), "vandeven": EWCConfig(lam=1e9), "vandeven-task": EWCConfig(lam=1e5)})
+          variants={None: EWCConfig(), "vandeven": EWCConfig(lam=1e9), "vandeven-task": VANDEVEN_TASK})
 class EWC(SequentialLearner):
     """Online elastic weight consolidation: a quadratic penalty around the latest weights, Fisher-weighted."""
 
@@ -62,10 +69,10 @@ class EWC(SequentialLearner):
         if not terms:
             return None
         penalty = feats.new_zeros(())
-        params = dict(self.net.named_parameters())
         for fisher, anchor in terms:
-            for name, f in fisher.items():
-                penalty = penalty + (f * (params[name] - anchor[name]).pow(2)).sum()
+            for name, p in self.net.named_parameters():  # the net's order: a resumed run sums alike
+                if name in fisher:
+                    penalty = penalty + (fisher[name] * (p - anchor[name]).pow(2)).sum()
         return 0.5 * self.config.lam * penalty
 
     def after_task(self, task: Task) -> None:
