@@ -199,11 +199,11 @@ def _valid_train_config(kw: dict[str, object]) -> bool:
         v = kw.get(name, 1e-3)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
             return False
-    return True
+    return isinstance(kw.get("stream_optimizer", False), bool)
 
 
 @settings(max_examples=300, deadline=None)
-@given(kw=st.dictionaries(st.sampled_from([*_INTS, "lr_fast", "lr_slow"]), _any, max_size=3))
+@given(kw=st.dictionaries(st.sampled_from([*_INTS, "lr_fast", "lr_slow", "stream_optimizer"]), _any, max_size=3))
 def test_train_config_accepts_exactly_the_valid_values(kw):
     if _valid_train_config(kw):
         cfg = TrainConfig(**kw)
@@ -228,7 +228,10 @@ def _integer(v: object) -> bool:
 
 # config class -> field -> (predicate a valid value satisfies, a valid default for the other fields)
 _METHOD_CONFIGS = {
-    EWCConfig: {"lam": lambda v: _number(v) and v >= 0, "fisher_samples": lambda v: _integer(v) and v >= 1},
+    EWCConfig: {"lam": lambda v: _number(v) and v >= 0,
+                "fisher_samples": lambda v: v is None or (_integer(v) and v >= 1),
+                "fisher_labels": lambda v: isinstance(v, str) and v in ("sample", "all"),
+                "offline": lambda v: isinstance(v, bool)},
     LwFConfig: {"alpha": lambda v: _number(v) and v >= 0, "temperature": lambda v: _number(v) and v > 0},
     ReplayConfig: {"bytes_per_task": lambda v: v is None or (_integer(v) and v >= 1)},
     ConsolidateConfig: {
