@@ -52,7 +52,7 @@ class _Interrupt(Exception):
 
 def _interrupted_then_resumed(bench: Benchmark, method: str, variant: str | None, folder: Path, stop_after: int,
                               monkeypatch: pytest.MonkeyPatch, scenario: str = "task",
-                              profile: Profile = TINY) -> mygo_nb.RunResult:
+                              profile: Profile = TINY, config: object = None) -> mygo_nb.RunResult:
     """Run until the checkpoint after stage ``stop_after`` is written, 'crash', then resume in a fresh run."""
     save = ckpt_mod.Checkpointer.save
 
@@ -65,9 +65,10 @@ def _interrupted_then_resumed(bench: Benchmark, method: str, variant: str | None
     with monkeypatch.context() as m:
         m.setattr(ckpt_mod.Checkpointer, "save", crashing_save)
         with pytest.raises(_Interrupt):
-            run(bench, method, variant, profile, seed=3, progress=False, checkpoint_dir=folder, scenario=scenario)
+            run(bench, method, variant, profile, seed=3, progress=False, checkpoint_dir=folder, scenario=scenario,
+                config=config)
     return run(bench, method, variant, profile, seed=3, progress=False, checkpoint_dir=folder, resume=True,
-               scenario=scenario)
+               scenario=scenario, config=config)
 
 
 def _same_run(a: mygo_nb.RunResult, b: mygo_nb.RunResult) -> None:
@@ -96,20 +97,7 @@ def test_resume_equals_uninterrupted_in_other_scenarios(image3, method, variant,
 def test_resume_of_offline_ewc_restores_every_tasks_penalty(image3, tmp_path, monkeypatch):
     cfg = EWCConfig(lam=100.0, fisher_samples=10, fisher_labels="all", offline=True)
     ref = run(image3, "ewc", None, TINY, seed=3, progress=False, config=cfg)
-    save = ckpt_mod.Checkpointer.save
-
-    def crashing_save(self, learner, out):  # type: ignore[no-untyped-def]
-        path = save(self, learner, out)
-        if len(out.stages) == 2:
-            raise _Interrupt
-        return path
-
-    with monkeypatch.context() as m:
-        m.setattr(ckpt_mod.Checkpointer, "save", crashing_save)
-        with pytest.raises(_Interrupt):
-            run(image3, "ewc", None, TINY, seed=3, progress=False, checkpoint_dir=tmp_path, config=cfg)
-    resumed = run(image3, "ewc", None, TINY, seed=3, progress=False, checkpoint_dir=tmp_path, resume=True, config=cfg)
-    _same_run(ref, resumed)
+    _same_run(ref, _interrupted_then_resumed(image3, "ewc", None, tmp_path / "ck", 2, monkeypatch, config=cfg))
 
 
 @pytest.mark.parametrize(("method", "scenario"), [("finetune-multihead", "task"), ("dgr", "class")])
