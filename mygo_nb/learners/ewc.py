@@ -54,7 +54,8 @@ VANDEVEN_TASK = EWCConfig(lam=1e5, fisher_samples=None, fisher_labels="all", off
 @register("ewc", config=EWCConfig,
           variants={None: EWCConfig(), "vandeven": EWCConfig(lam=1e9), "vandeven-task": VANDEVEN_TASK})
 class EWC(SequentialLearner):
-    """Online elastic weight consolidation: a quadratic penalty around the latest weights, Fisher-weighted."""
+    """Elastic weight consolidation: Fisher-weighted quadratic penalties, online (one, around the latest weights)
+    or offline (one per task, around its own weights)."""
 
     config: EWCConfig
 
