@@ -8,13 +8,12 @@ its own head (the fair task-incremental baseline).
 from __future__ import annotations
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 
 from ..core.context import RunContext
-from ..core.net import adam, extractor_parameters
-from ..core.store import flatten_optimizer, match_layouts, unflatten_optimizer
+from ..core.net import extractor_parameters
 from ..data import Benchmark, Task
-from .base import prefixed, register
+from .base import register
 from .sequential import SequentialLearner
 
 __all__ = ["Finetune", "FinetuneMultihead"]
@@ -27,23 +26,12 @@ class Finetune(SequentialLearner):
     def __init__(self, bench: Benchmark, ctx: RunContext, config: object = None) -> None:
         super().__init__(bench, ctx, config)
         self.scenario.ensure_heads(self.net, 0)
-        self.opt = adam(self.net.parameters(), ctx.cfg.lr_fast)
 
     def heads_layout(self, scenario: str) -> str:
         return "class" if scenario == "class" else "domain"  # one shared head, as the reference code
 
     def optimizer_for(self, task: Task) -> torch.optim.Optimizer:
-        return self.opt
-
-    def state(self) -> tuple[dict[str, Tensor], dict]:
-        tensors, meta = super().state()
-        opt_tensors, meta["optimizer"] = flatten_optimizer(self.opt.state_dict())
-        return {**tensors, **{f"opt.{k}": v for k, v in opt_tensors.items()}}, meta
-
-    def load_state(self, tensors: dict[str, Tensor], meta: dict) -> None:
-        super().load_state(tensors, meta)
-        self.opt.load_state_dict(unflatten_optimizer(prefixed(tensors, "opt."), meta["optimizer"]))
-        match_layouts(self.opt)
+        return self.adam_for("net", list(self.net.parameters()), stream=True)  # whatever the profile says
 
 
 @register("finetune-multihead", scenarios=("task",))

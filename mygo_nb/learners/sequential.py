@@ -55,7 +55,8 @@ def train_supervised(net: NeocortexNet, opt: torch.optim.Optimizer, x: Inputs, y
 
 class SequentialLearner(Learner):
     """A net with the scenario's heads, trained on each task in turn (Adam at ``lr_fast``, ``wake_epochs``), plus
-    the method's hooks. The default trains the whole net with a fresh optimiser per task and no extra term."""
+    the method's hooks. The default trains the whole net with a fresh Adam per task (one for the stream with the
+    profile's ``stream_optimizer``) and no extra term."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -75,10 +76,11 @@ class SequentialLearner(Learner):
         """The optimiser that learns ``task`` (default: `adam_for` over `trainable`)."""
         return self.adam_for("net", self.trainable(task))
 
-    def adam_for(self, key: str, params: list[nn.Parameter]) -> torch.optim.Optimizer:
-        """Adam at ``lr_fast`` over ``params``: a fresh one for each task, or, with the profile's
-        ``stream_optimizer``, the one Adam ``key`` names for the whole stream, parameters new to it joining it."""
-        if not self.ctx.cfg.stream_optimizer:
+    def adam_for(self, key: str, params: list[nn.Parameter], *, stream: bool | None = None) -> torch.optim.Optimizer:
+        """Adam at ``lr_fast`` over ``params``: a fresh one for each task, or, with ``stream`` (default: the
+        profile's ``stream_optimizer``), the one Adam ``key`` names for the whole stream, parameters new to it
+        joining it (kept in checkpoints)."""
+        if not (self.ctx.cfg.stream_optimizer if stream is None else stream):
             return adam(params, self.ctx.cfg.lr_fast)
         opt = self._stream.get(key)
         if opt is None:
@@ -99,7 +101,7 @@ class SequentialLearner(Learner):
         names = {id(p): f"{m}.{n}" for m, mod in self.optimised_modules().items() for n, p in mod.named_parameters()}
         for key, opt in self._stream.items():
             flat, rest = flatten_optimizer(opt.state_dict())
-            tensors.update({f"stream_opt.{key}.{k}": v for k, v in flat.items()})
+            tensors.update({f"opt.{key}.{k}": v for k, v in flat.items()})
             groups = [[names[id(p)] for p in g["params"]] for g in opt.param_groups]
             meta.setdefault("stream_opts", {})[key] = {"groups": groups, "state": rest}
         return tensors, meta
@@ -113,7 +115,7 @@ class SequentialLearner(Learner):
             opt = adam(first, self.ctx.cfg.lr_fast)
             for group in rest:
                 opt.add_param_group({"params": group})
-            opt.load_state_dict(unflatten_optimizer(prefixed(tensors, f"stream_opt.{key}."), saved["state"]))
+            opt.load_state_dict(unflatten_optimizer(prefixed(tensors, f"opt.{key}."), saved["state"]))
             match_layouts(opt)
             self._stream[key] = opt
 
