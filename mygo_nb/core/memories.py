@@ -433,7 +433,7 @@ class VAETrainer(MemoryTrainer):
 
 
 # --------------------------------------------------------------------------------------------------
-# Factor memories: a Gaussian per class, fitted from running moments (notebook 09)
+# Factor memories: a Gaussian per class, fitted from running moments (notebook 10)
 # --------------------------------------------------------------------------------------------------
 class FactorGenerator(nn.Module):
     """``G(z, c)`` of a factor memory: class ``c``'s mean, plus ``rank`` factors times
