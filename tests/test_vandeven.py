@@ -154,6 +154,10 @@ def test_the_vandeven_variants_and_the_plain_methods():
     assert check_method("replay").config.bytes_per_task is None  # the plain method stays storage-fair
     assert check_method("replay", "vandeven").config.bytes_per_task == 2 * 100 * 784
     assert check_method("ewc", "vandeven").config.lam == 1e9 and check_method("ewc").config.lam == 1e4
+    # the plain method weighs every label (exact expectation); the class-incremental variant keeps the sampled
+    # estimator its five-seed peer rows were measured with
+    assert check_method("ewc").config.fisher_labels == "all"
+    assert check_method("ewc", "vandeven").config.fisher_labels == "sample"
     vdv_task = check_method("ewc", "vandeven-task", "task").config  # their task-incremental default and estimator
     assert vdv_task.lam == 1e5 and vdv_task.offline and vdv_task.fisher_labels == "all"
     assert vdv_task.fisher_samples is None
