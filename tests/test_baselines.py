@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -16,6 +18,7 @@ from mygo_nb.learners.ewc import EWC, EWCConfig
 from mygo_nb.learners.lwf import LwF
 from mygo_nb.learners.replay import ExperienceReplay, sample_nbytes
 from mygo_nb.running.experiment import run, seed_everything
+from mygo_nb.running.records import RunResult
 
 SMALL = Profile("small", TrainConfig(batch_size=32, wake_epochs=2, sleep_steps=20))
 
@@ -146,6 +149,27 @@ def test_saved_records_are_matched_on_their_scenario(image3, tmp_path):
     r.save(tmp_path / "r.json")
     assert find_record(tmp_path, image3, "replay", None, SMALL, 0, "test") is None
     found = find_record(tmp_path, image3, "replay", None, SMALL, 0, "test", "class")
+    assert found is not None and found.accuracy_matrix == r.accuracy_matrix
+
+
+def test_records_are_not_looked_for_in_a_sweeps_in_flight_state(image3, tmp_path, monkeypatch):
+    """A sweep running beside a notebook keeps checkpoints in hidden folders, and removes them as it goes."""
+    r = run(image3, "replay", None, SMALL, progress=False)
+    hidden = tmp_path / ".checkpoints" / "run"
+    hidden.mkdir(parents=True)
+    r.save(hidden / "stage-001.json")
+    assert find_record(tmp_path, image3, "replay", None, SMALL, 0, "test") is None
+    r.save(tmp_path / "r.json")
+    (tmp_path / "a-gone.json").write_text("{}")
+    real_load = RunResult.load
+
+    def load(path):
+        if Path(path).name == "a-gone.json":
+            raise FileNotFoundError(path)  # removed between the listing and the read
+        return real_load(path)
+
+    monkeypatch.setattr(RunResult, "load", staticmethod(load))
+    found = find_record(tmp_path, image3, "replay", None, SMALL, 0, "test")
     assert found is not None and found.accuracy_matrix == r.accuracy_matrix
 
 

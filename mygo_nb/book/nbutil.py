@@ -48,13 +48,16 @@ def find_record(records_dir: str | os.PathLike[str] | None, bench: Benchmark, me
     mine = variant if config is None else config_dict(config)
     want = (bench.name, method, mine, scenario, seed, eval_on, profile.to_dict(), bench.provenance.get("files"),
             [len(t.train) for t in bench.tasks], [len(t.test) for t in bench.tasks])
-    for path in sorted(Path(records_dir).rglob("*.json")):
+    root = Path(records_dir)
+    for path in sorted(root.rglob("*.json")):
+        if any(part.startswith(".") for part in path.relative_to(root).parts[:-1]):
+            continue  # a sweep's in-flight state (.checkpoints/, .attempts/), never a record
         try:
             r = RunResult.load(path)
             theirs = r.variant if config is None else r.traces.get("method_config")
             got = (r.benchmark, r.method, theirs, r.scenario, r.seed, r.eval_on, r.config, r.data.get("files"),
                    r.data.get("train_sizes"), r.data.get("test_sizes"))
-        except (ValueError, TypeError, KeyError, AttributeError):
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):  # gone meanwhile, or not a record
             continue
         if got == want:
             return r
