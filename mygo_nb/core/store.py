@@ -27,17 +27,45 @@ from .net import NeocortexNet, UnitPixels, make_net
 __all__ = ["file_sha256", "flatten_optimizer", "load_memory", "load_net", "match_layouts", "read_safetensors",
            "save_memory", "save_net", "unflatten_optimizer", "write_safetensors"]
 
+#: the file-metadata key that holds the strides of tensors that were not row-major when written
+LAYOUTS = "mygo.layouts"
+
+
+def _dense_strides(t: Tensor) -> list[int] | None:
+    """``t``'s strides when ``t`` is dense but not row-major (e.g. channels_last, a transpose), else None.
+
+    Only dense, non-overlapping layouts are kept: an expanded view (stride 0) is written and read back as the
+    row-major copy it is."""
+    if t.is_contiguous():
+        return None
+    expected = 1
+    for size, stride in sorted(zip(t.shape, t.stride(), strict=True), key=lambda d: d[1]):
+        if size == 1:
+            continue
+        if stride != expected:
+            return None
+        expected *= size
+    return list(t.stride())
+
 
 def write_safetensors(path: str | os.PathLike[str], tensors: dict[str, Tensor],
                       meta: dict[str, Any] | None = None) -> Path:
     """Write ``tensors`` (as contiguous CPU copies) to ``path`` atomically; ``meta`` goes, JSON-encoded, into the
-    file's metadata under the key ``mygo``."""
+    file's metadata under the key ``mygo``.
+
+    The strides of every dense tensor that is not row-major (a channels_last conv weight's Fisher, say) go into
+    the metadata too, so `read_safetensors` gives each tensor back in the layout it was written from: a sum over
+    it then reduces in the same order, and a resumed run stays bit-identical on every CPU."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
+    layouts = {k: st for k, v in tensors.items() if (st := _dense_strides(v)) is not None}
+    metadata = {} if meta is None else {"mygo": json.dumps(meta)}
+    if layouts:
+        metadata[LAYOUTS] = json.dumps(layouts)
     try:
         save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, str(tmp),
-                  metadata=None if meta is None else {"mygo": json.dumps(meta)})
+                  metadata=metadata or None)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -53,11 +81,18 @@ def _refuse(path: str | os.PathLike[str], e: Exception) -> StoreError:
 
 
 def read_safetensors(path: str | os.PathLike[str]) -> dict[str, Tensor]:
-    """Load a ``.safetensors`` file on the CPU; anything else (e.g. a pickle) is refused, never executed."""
+    """Load a ``.safetensors`` file on the CPU, each tensor in the layout (strides) it was written from;
+    anything else (e.g. a pickle) is refused, never executed."""
     try:
-        return load_file(str(path), device="cpu")
+        tensors = load_file(str(path), device="cpu")
+        with safe_open(str(path), framework="pt") as f:
+            layouts = json.loads((f.metadata() or {}).get(LAYOUTS, "{}"))
     except (SafetensorError, OSError, ValueError) as e:
         raise _refuse(path, e) from None
+    for k, stride in layouts.items():
+        t = tensors[k]
+        tensors[k] = torch.empty_strided(t.shape, stride, dtype=t.dtype).copy_(t)
+    return tensors
 
 
 def _meta(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -50,7 +50,7 @@ class CheckpointError(StoreError):
 def _learner_state(learner: Learner) -> tuple[dict[str, Tensor], dict[str, Any]]:
     tensors, meta = learner.state()
     ctx = learner.ctx
-    tensors = {f"learner.{k}": v.contiguous() for k, v in tensors.items()}
+    tensors = {f"learner.{k}": v for k, v in tensors.items()}
     tensors["rng.global"] = torch.get_rng_state()
     tensors["rng.device"] = ctx.rng.get_state()
     tensors["rng.host"] = ctx.host_rng.get_state()
