@@ -117,19 +117,33 @@ def serve() -> Iterator:
         s.httpd.server_close()
 
 
-def browse(url: str, *, screenshot: Path | None = None, height: int = 3000, budget_ms: int = 8000) -> str:
+#: A console line of Chromium's log (``--enable-logging=stderr``) that reports an error: an uncaught exception
+#: or promise rejection, a failed load, or a message that names an error.
+CONSOLE_ERROR = re.compile(r'CONSOLE[^"]*"((?:Uncaught|Failed to load|[^"]*\b(?:Error|error)\b)[^"]*)", source: (\S*)')
+
+
+def console_errors(log: str) -> list[str]:
+    """The console errors in a Chromium log: ``"<message> (<source>)"`` each."""
+    return [f"{m.group(1)} ({m.group(2)})" for m in CONSOLE_ERROR.finditer(log)]
+
+
+def browse(url: str, *, screenshot: Path | None = None, height: int = 3000, budget_ms: int = 8000,
+           console: list[str] | None = None) -> str:
     """Load ``url`` in headless Chromium (no network beyond 127.0.0.1) for ``budget_ms`` of virtual time; return
-    the DOM or write a screenshot."""
+    the DOM or write a screenshot. Console errors of the page (and of its frames) are appended to ``console``."""
     with tempfile.TemporaryDirectory(prefix="mygo-chromium-") as profile:
         cmd = [
             chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
             f"--user-data-dir={profile}", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
             "--hide-scrollbars", f"--window-size=1280,{height}", f"--virtual-time-budget={budget_ms}",
+            "--enable-logging=stderr", "--v=0",
         ]
         cmd += [f"--screenshot={screenshot}"] if screenshot else ["--dump-dom"]
         proc = subprocess.run([*cmd, url], capture_output=True, text=True, timeout=BROWSER_TIMEOUT_S, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    if console is not None:
+        console.extend(console_errors(proc.stderr))
     return proc.stdout
 
 
@@ -241,6 +255,7 @@ function measure(win, page) {
   const sidebar = doc.querySelector(".bd-sidebar-primary");
   return {
     url: page.url, path: win.location.pathname, title: doc.title,
+    height: doc.documentElement.scrollHeight,
     pre: shown.length, scrolled, code,
     images: [...doc.images].map(i => ({src: i.getAttribute("src"), w: i.naturalWidth, h: i.naturalHeight,
                                        complete: i.complete})),
@@ -320,12 +335,13 @@ def subpath_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SubpathSi
         proc.wait(timeout=10)
 
 
-def survey(site: SubpathSite, pages: list[dict]) -> list[dict]:
-    """Measure ``pages`` (``{"url": ..., "needles": [...], "until": ...}``) in one Chromium run (see SURVEY_HTML)."""
+def survey(site: SubpathSite, pages: list[dict], console: list[str] | None = None) -> list[dict]:
+    """Measure ``pages`` (``{"url": ..., "needles": [...], "until": ...}``) in one Chromium run (see SURVEY_HTML);
+    console errors of every page go into ``console``."""
     for p in pages:
         p.setdefault("columns", CODE_COLUMNS)
     query = urllib.parse.urlencode({"pages": json.dumps(pages)})
-    dom = browse(site.url(f"survey.html?{query}"), height=900, budget_ms=30000 + 6000 * len(pages))
+    dom = browse(site.url(f"survey.html?{query}"), height=900, budget_ms=30000 + 6000 * len(pages), console=console)
     error = re.search(r'data-survey-error="([^"]*)"', dom)
     assert not error, html.unescape(error.group(1))
     found = re.search(r'data-survey="([^"]*)"', dom)
@@ -340,11 +356,56 @@ def book_pages(b: Build) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def every_page(subpath_site: SubpathSite) -> dict[str, dict]:
-    """The survey of every page of the book, served under /mygo-nb/, by page (``notebooks/04_wake.html``)."""
-    pages = [{"url": f"/{SUBPATH}/{p}", "needles": [CHAPTER_SOURCES[p[:-5]]] if p[:-5] in CHAPTER_SOURCES else []}
-             for p in book_pages(book())]
-    return {r["url"][len(SUBPATH) + 2:]: r for r in survey(subpath_site, pages)}
+def every_page_and_console(subpath_site: SubpathSite) -> tuple[dict[str, dict], dict[str, list[str]]]:
+    """The survey of every page of the book, served under /mygo-nb/, by page (``notebooks/04_wake.html``), and
+    each page's console errors (one Chromium run a page, so that an error belongs to its page)."""
+    found: dict[str, dict] = {}
+    console: dict[str, list[str]] = {}
+    for p in book_pages(book()):
+        needles = [CHAPTER_SOURCES[p[:-5]]] if p[:-5] in CHAPTER_SOURCES else []
+        console[p] = []
+        [found[p]] = survey(subpath_site, [{"url": f"/{SUBPATH}/{p}", "needles": needles}], console[p])
+    return found, console
+
+
+@pytest.fixture(scope="module")
+def every_page(every_page_and_console: tuple[dict[str, dict], dict[str, list[str]]]) -> dict[str, dict]:
+    return every_page_and_console[0]
+
+
+def test_console_error_pattern_catches_errors_and_passes_messages() -> None:
+    log = ('[1:1:1201/1.1:INFO:CONSOLE:64] "Uncaught SyntaxError: Identifier \'X\' has already been declared", '
+           'source: http://127.0.0.1:1/a.html (64)\n'
+           '[1:1:1201/1.2:INFO:CONSOLE:1] "[PST]: Changed to auto mode using the light theme.", source: x.js (1)\n'
+           '[1:1:1201/1.3:INFO:CONSOLE:8] "Uncaught (in promise) TypeError: Cannot read properties of undefined", '
+           'source: embed.js (8)\n')
+    assert console_errors(log) == [
+        "Uncaught SyntaxError: Identifier 'X' has already been declared (http://127.0.0.1:1/a.html)",
+        "Uncaught (in promise) TypeError: Cannot read properties of undefined (embed.js)"]
+
+
+def test_no_page_logs_a_console_error(every_page_and_console: tuple[dict[str, dict], dict[str, list[str]]]) -> None:
+    """Every page of the book loads without an error in its console (scripts declared once, widget bundle happy)."""
+    pages, console = every_page_and_console
+    assert len(pages) >= 15, f"only {len(pages)} pages surveyed"
+    errors = {page: lines for page, lines in console.items() if lines}
+    assert not errors, f"console errors: {json.dumps(errors, indent=1)}"
+
+
+#: A page a reader can hold: at most 15 screens of 800 px at a 1280 px window.
+MAX_PAGE_PX = 12_000
+
+
+#: Sphinx's generated lists, not pages one reads: the general index of every documented name, and search.
+NOT_READ = {"genindex.html", "search.html", "py-modindex.html"}
+
+
+def test_no_page_is_taller_than_fifteen_screens(every_page: dict[str, dict]) -> None:
+    heights = {page: r["height"] for page, r in every_page.items() if page not in NOT_READ}
+    print("\n".join(f"{h / 800:5.1f} screens  {page}" for page, h in sorted(heights.items())))
+    assert all(h > 800 for p, h in heights.items() if p.startswith("notebooks/")), heights
+    tall = {page: f"{h} px ({h / 800:.1f} screens)" for page, h in sorted(heights.items()) if h > MAX_PAGE_PX}
+    assert not tall, f"pages taller than {MAX_PAGE_PX} px: {json.dumps(tall, indent=1)}"
 
 
 def test_book_works_from_a_subpath_figures_math_styles(subpath_site: SubpathSite, every_page: dict[str, dict]) -> None:
