@@ -19,11 +19,11 @@ from peer_table import _mean_sd, peer_results
 from mygo_nb.reproduce.aggregate import collect_results
 from mygo_nb.running.records import RunResult
 
-#: what the public BI-R run keeps, as issue 14 measured it: one model that is both the classifier and the
+#: what the public BI-R run keeps: one model that is both the classifier and the
 #: conditional VAE generator (784-400-400 with z = 100 and a Gaussian-mixture prior), about 4.3 MB in float32
 BIR_NOTE = ("`main.py --experiment=splitMNIST --scenario=class --brain-inspired`: its defaults, 2,000 batches "
             "of 128 per task, one model that is both classifier and conditional VAE, about 4.3 MB for the whole "
-            "stream (as issue 14 measured it)")
+            "stream (its parameters in float32)")
 
 
 def our_records(folder: Path, label: str) -> dict[str, dict[int, RunResult]]:
