@@ -1,4 +1,4 @@
-"""Command line: ``python -m mygo_nb run ...`` (introduced in the README and notebook 06)."""
+"""Command line: ``python -m mygo_nb run ...`` (introduced in the README and chapter 6)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from .config import BENCHMARKS, EVAL_SPLITS, PROFILES, with_options
 from .core.scenarios import SCENARIOS
 from .data import Benchmark
 from .errors import ConfigError, DataError
-from .learners import REGISTRY, check_method, methods, variants
+from .learners import check_method, entries, methods, variants
 from .reproduce.cli import add_arguments as sweep_arguments
 from .reproduce.cli import add_plugin_argument, preload_plugins
 from .reproduce.cli import run_cli as sweep_cli
@@ -94,11 +94,10 @@ def _method_config(args: argparse.Namespace) -> object | None:
 def methods_table() -> str:
     """Every registered method and variant: its scenarios, what it is, and its config's options."""
     lines = []
-    for entries in REGISTRY.values():
-        for entry in entries.values():
-            fields = dataclasses.asdict(entry.config)
-            opts = ", ".join(f"{k}={v!r}" for k, v in fields.items()) or "(no options)"
-            lines.append(f"{entry.label:26s} {','.join(entry.scenarios):18s} {entry.summary}\n{'':46s}options: {opts}")
+    for entry in entries():
+        fields = dataclasses.asdict(entry.config)
+        opts = ", ".join(f"{k}={v!r}" for k, v in fields.items()) or "(no options)"
+        lines.append(f"{entry.label:26s} {','.join(entry.scenarios):18s} {entry.summary}\n{'':46s}options: {opts}")
     return "\n".join(lines)
 
 
@@ -124,8 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default="auto", help="auto, cpu or cuda")
     r.add_argument("--data-root", default=None, help="data folder (default: $MYGO_DATA, else a user cache)")
     r.add_argument("--eval-on", choices=EVAL_SPLITS, default="test",
-                   help="evaluate on the test split (default), the training subsets (as the reference code) or "
-                        "a validation part held out of the training data (val: for choosing hyper-parameters)")
+                   help="evaluate on the test split (default; the paper says it used the test sets), the training "
+                        "subsets (train: the reference code's protocol) or a validation part held out of the "
+                        "training data (val: for choosing hyper-parameters)")
     r.add_argument("--out", default=None, help="write the JSON record here")
     r.add_argument("--checkpoint-dir", default=None,
                    help="save the run's state here after every task (default with --out: OUT's name + .ckpt/)")
@@ -137,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_plugin_argument(r)
 
-    t = sub.add_parser("paper-table", help="reproduce the paper's Tables 1-2 (reference semantics) beside its numbers")
+    t = sub.add_parser("paper-table", help="reproduce the paper's Tables 1-2 (reference semantics, evaluated "
+                                            "on the training subsets: the reference code's protocol) beside its "
+                                            "numbers")
     t.add_argument("--benchmark", choices=BENCHMARKS, default="split-mnist")
     t.add_argument("--seeds", type=int, nargs="+", default=[0])
     t.add_argument("--profile", choices=tuple(PROFILES), default="paper")
@@ -192,10 +194,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     prog = "mygo_nb"
     try:
         preload_plugins(argv if argv is not None else sys.argv[1:])
+        parser = build_parser()  # lists the methods: loads the plugins of MYGO_PLUGINS
     except ConfigError as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
-    args = build_parser().parse_args(argv)
+    args = parser.parse_args(argv)
     try:
         if args.command == "run":
             if args.out:

@@ -35,7 +35,7 @@ from mygo_nb.data import (
     split_mnist,
 )
 from mygo_nb.errors import ConfigError, StoreError
-from mygo_nb.learners import REGISTRY
+from mygo_nb.learners import REGISTRY, entries
 from mygo_nb.learners.ewc import EWCConfig
 from mygo_nb.running import checkpoint as ckpt_mod
 from mygo_nb.running.checkpoint import CheckpointError
@@ -44,8 +44,7 @@ from mygo_nb.running.experiment import run, run_experiment
 ROOT = Path(__file__).resolve().parents[1]
 TINY = Profile("tiny", TrainConfig(batch_size=32, wake_epochs=2, sleep_steps=20))
 #: every registered method x variant x scenario it supports: the resume test covers them all, plugins included
-EVERY_RUN = [(e.method, e.variant, s) for variants in REGISTRY.values() for e in variants.values()
-             for s in e.scenarios]
+EVERY_RUN = [(e.method, e.variant, s) for e in entries() for s in e.scenarios]
 
 
 class _Interrupt(Exception):

@@ -1,4 +1,4 @@
-"""The learner contract and the one registry of methods (notebook 06; the "Add your own method" appendix).
+"""The learner contract and the one registry of methods (chapter 6; the "Add your own method" appendix).
 
 A *learner* owns a Neocortex Net and learns a stream of tasks, one *stage* at a time: `Learner.stages` cuts
 the stream (one task per stage by default; joint training takes every task in one stage) and
@@ -15,8 +15,12 @@ read the registry; a new method is one file with one ``@register`` (see ``learne
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from torch import Tensor
@@ -164,9 +168,55 @@ def register(name: str, *, config: type = NoOptions, scenarios: Sequence[str] = 
     return deco
 
 
+PLUGINS_VARIABLE = "MYGO_PLUGINS"
+_PLUGINS_SEEN: set[str] = set()
+
+
+def load_plugins(paths: str | None = None) -> list[str]:
+    """Import method files so that their ``@register`` runs; returns the module names loaded.
+
+    ``paths``: file paths separated by ``os.pathsep`` (default: the ``MYGO_PLUGINS`` environment variable). Each
+    file is imported once, as module ``mygo_plugin_<stem>``. A missing file, or one that fails to import, is a
+    one-line `ConfigError` naming the file."""
+    loaded = []
+    for entry in filter(None, (os.environ.get(PLUGINS_VARIABLE, "") if paths is None else paths).split(os.pathsep)):
+        path = Path(entry).expanduser().resolve()
+        if not path.is_file():
+            raise ConfigError(f"method plugin {entry} not found ({PLUGINS_VARIABLE} or --plugin); give a .py file")
+        name = f"mygo_plugin_{path.stem}"
+        if name not in sys.modules:
+            spec = importlib.util.spec_from_file_location(name, path)
+            if spec is None or spec.loader is None:
+                raise ConfigError(f"method plugin {entry} cannot be imported; give a .py file")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            try:
+                spec.loader.exec_module(module)
+            except Exception as e:
+                del sys.modules[name]
+                why = str(e).splitlines()[0] if str(e) else ""
+                raise ConfigError(f"method plugin {entry} failed to import: {type(e).__name__}: {why}") from None
+        loaded.append(name)
+    return loaded
+
+
+def _plugins() -> None:
+    """Load the files named in ``MYGO_PLUGINS`` (once for each value it takes) before the registry is read."""
+    value = os.environ.get(PLUGINS_VARIABLE, "")
+    if value and value not in _PLUGINS_SEEN:
+        load_plugins(value)
+        _PLUGINS_SEEN.add(value)
+
+
 def methods() -> tuple[str, ...]:
-    """Every registered method name, in registration order."""
+    """Every registered method name, in registration order (plugins in ``MYGO_PLUGINS`` included)."""
+    _plugins()
     return tuple(REGISTRY)
+
+
+def entries() -> list[Entry]:
+    """Every registered method and variant, in registration order (plugins in ``MYGO_PLUGINS`` included)."""
+    return [e for m in methods() for e in REGISTRY[m].values()]
 
 
 def variants(method: str) -> tuple[str, ...]:

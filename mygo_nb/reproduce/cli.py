@@ -66,7 +66,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--benchmark", action="append", choices=BENCHMARKS, default=None,
                    help="keep only these benchmarks (repeatable)")
     p.add_argument("--eval-on", action="append", choices=EVAL_SPLITS, default=None,
-                   help="keep only runs evaluated on this split (repeatable)")
+                   help="keep only runs evaluated on this split (repeatable; train: the training subsets, the "
+                        "reference code's protocol)")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="override the seeds of every grid block")
     p.add_argument("--notebook", default=None,
                    help="execute this notebook instead of the spec's (default: the packaged run_one.ipynb)")
@@ -158,14 +159,14 @@ def run_cli(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console script ``mygo-reproduce``."""
+    p = argparse.ArgumentParser(prog="mygo-reproduce", description="Batch reproduction: papermill sweeps of "
+                                "notebooks x a parameter grid x seeds, locally or on Dask.")
     try:
         preload_plugins(argv if argv is not None else sys.argv[1:])
+        add_arguments(p)  # lists the methods: loads the plugins of MYGO_PLUGINS
     except ConfigError as e:
         print(f"mygo-reproduce: error: {e}", file=sys.stderr)
         return 2
-    p = argparse.ArgumentParser(prog="mygo-reproduce", description="Batch reproduction: papermill sweeps of "
-                                "notebooks x a parameter grid x seeds, locally or on Dask.")
-    add_arguments(p)
     args = p.parse_args(argv)
     try:
         return run_cli(args)
