@@ -7,7 +7,9 @@ GPU with ``CUBLAS_WORKSPACE_CONFIG=:4096:8``). benchmarks/gpu_check.sh runs the 
 
 from __future__ import annotations
 
+import multiprocessing.process
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,7 +22,69 @@ TINY = Profile("tiny", TrainConfig(batch_size=32, wake_epochs=4, sleep_steps=20)
 TEST_DEVICE = os.environ.get("MYGO_TEST_DEVICE", "cpu")
 
 
+#: fixtures that read the real data: a test that uses one is an integration test (marked so automatically)
+REAL_DATA_FIXTURES = {"data_root", "agnews_root"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if REAL_DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
+#: the test being set up, run or torn down, and the processes each test started (module fixtures count for the
+#: test whose set-up started them): a test that starts a process (a CLI run, a notebook kernel, a browser, a
+#: cluster worker) must be marked ``slow``, so that ``pytest -m "not slow"`` stays the fast loop
+_CURRENT: list[str] = []
+_STARTED: dict[str, list[str]] = {}
+_PATCHED: list[tuple[object, str, object]] = []
+
+
+def _record(what: object) -> None:
+    if _CURRENT:
+        text = " ".join(map(str, what)) if isinstance(what, list | tuple) else str(what)
+        _STARTED.setdefault(_CURRENT[0], []).append(text[:80])
+
+
+def _watch_process_starts() -> None:
+    popen_init, process_start = subprocess.Popen.__init__, multiprocessing.process.BaseProcess.start
+
+    def popen(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        _record(args[0] if args else kwargs.get("args"))
+        popen_init(self, *args, **kwargs)
+
+    def start(self):  # type: ignore[no-untyped-def]
+        _record(f"multiprocessing {self.name}")
+        process_start(self)
+
+    _PATCHED[:] = [(subprocess.Popen, "__init__", popen_init),
+                   (multiprocessing.process.BaseProcess, "start", process_start)]
+    subprocess.Popen.__init__ = popen  # type: ignore[method-assign]
+    multiprocessing.process.BaseProcess.start = start  # type: ignore[method-assign]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for owner, name, original in _PATCHED:
+        setattr(owner, name, original)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _CURRENT[:] = [item.nodeid]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    started = _STARTED.get(item.nodeid)
+    if call.when == "teardown" and started and not item.get_closest_marker("slow") and report.outcome == "passed":
+        report.outcome = "failed"
+        report.longrepr = f"{item.nodeid} starts processes but is not marked slow: {started[:3]}"
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _watch_process_starts()
     if TEST_DEVICE != "cpu" and not (TEST_DEVICE.startswith("cuda") and torch.cuda.is_available()):
         raise pytest.UsageError(f"MYGO_TEST_DEVICE={TEST_DEVICE!r} needs a CUDA GPU (or leave it unset for the CPU)")
     if os.environ.get("MYGO_TEST_DETERMINISTIC") == "1":

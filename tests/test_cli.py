@@ -34,17 +34,20 @@ def test_invalid_choice_is_one_line_listing_valid_choices(args, choices, capsys)
     assert len(lines) == 1 and lines[0].startswith("mygo_nb run: error:") and choices in lines[0], err
 
 
+@pytest.mark.slow
 def test_variant_on_a_method_without_variants_is_one_line(tmp_path):
     p = cli("run", "--method", "joint", "--variant", "paper", "--data-root", str(tmp_path))
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "has no variants" in p.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a GPU is present")
 def test_cuda_without_gpu_is_one_line(tmp_path):
     p = cli("run", "--device", "cuda", "--data-root", str(tmp_path))
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "no CUDA GPU" in p.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 @pytest.mark.parametrize("benchmark", ["split-mnist", "split-agnews"])
 def test_quick_profile_end_to_end(benchmark, data_root, agnews_root, tmp_path):
@@ -69,6 +72,7 @@ def test_quick_profile_end_to_end(benchmark, data_root, agnews_root, tmp_path):
     (("--train", "lr_slwo=1e-3"), "has no option 'lr_slwo' (did you mean 'lr_slow'?)"),
     (("--train", "lr_slow=-1"), "lr_slow must be"),
 ])
+@pytest.mark.slow
 def test_bad_train_options_are_one_line(tmp_path, args, message):
     p = cli("run", "--method", "finetune", "--data-root", str(tmp_path), *args)
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and message in p.stderr, p.stderr

@@ -24,12 +24,14 @@ def _lint(package_parent: Path) -> subprocess.CompletedProcess[str]:
                           env=env, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_layer_contract_is_kept() -> None:
     proc = _lint(ROOT)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "1 kept, 0 broken" in proc.stdout
 
 
+@pytest.mark.slow
 def test_layer_contract_fails_on_an_upward_import(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "mygo_nb", tmp_path / "mygo_nb", ignore=shutil.ignore_patterns("__pycache__"))
     net = tmp_path / "mygo_nb" / "core" / "net.py"

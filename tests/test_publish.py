@@ -153,6 +153,7 @@ def test_sync_writes_the_cell_keeps_ids_and_is_idempotent(repo: Path, capsys) ->
     assert main(["--root", str(repo)]) == 0 and main(["--check", "--root", str(repo)]) == 0
 
 
+@pytest.mark.slow
 def test_the_repository_notebooks_have_the_current_setup_cell() -> None:
     """The committed notebooks carry the cell for the current setting (after a change of _config.yml's
     repository, run ``python scripts/sync_setup_cell.py``)."""
@@ -176,6 +177,7 @@ def _publish(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=120, check=False)
 
 
+@pytest.mark.slow
 def test_publish_commits_the_book_to_gh_pages_and_pushes_only_when_asked(tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     (repo / "scripts").mkdir(parents=True)

@@ -45,6 +45,9 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = Profile("tiny", TrainConfig(batch_size=32, wake_epochs=2, sleep_steps=20))
 #: every registered method x variant x scenario it supports: the resume test covers them all, plugins included
 EVERY_RUN = [(e.method, e.variant, s) for e in entries() for s in e.scenarios]
+#: the fast loop resumes each method's first variant in its first scenario; the full suite resumes them all
+_FIRST = {e.method: (e.method, e.variant, e.scenarios[0]) for e in reversed(entries())}
+RESUME_PARAMS = [pytest.param(*r, marks=() if r in _FIRST.values() else pytest.mark.slow) for r in EVERY_RUN]
 
 
 class _Interrupt(Exception):
@@ -83,7 +86,7 @@ def test_every_registered_method_and_scenario_is_covered_by_the_resume_test():
     assert ("ewc", None, "domain") in EVERY_RUN and ("mygo", "internal", "class") in EVERY_RUN
 
 
-@pytest.mark.parametrize(("method", "variant", "scenario"), EVERY_RUN)
+@pytest.mark.parametrize(("method", "variant", "scenario"), RESUME_PARAMS)
 def test_resume_equals_uninterrupted(image3, method, variant, scenario, tmp_path, monkeypatch):
     """Killed after a middle stage and resumed: the same run bit for bit (for a method of one stage, after it)."""
     ref = run(image3, method, variant, TINY, seed=3, progress=False, scenario=scenario)
@@ -243,6 +246,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
                           timeout=600, env=_ENV)
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_matches_uninterrupted_run(data_root, tmp_path):
     args = ["run", "--profile", "quick", "--method", "mygo", "--variant", "paper", "--device", "cpu",
             "--no-progress", "--data-root", str(data_root)]

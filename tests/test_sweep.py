@@ -230,6 +230,7 @@ REAL_NAMES = ["split-agnews__mygo-reference__quick__eval-test__seed0",
               "split-agnews__finetune__quick__eval-test__seed0"]
 
 
+@pytest.mark.slow
 def test_local_sweep_two_workers_end_to_end_then_rerun_skips(local_sweep: Path) -> None:
     out = local_sweep / "out"
     for n in REAL_NAMES:
@@ -250,6 +251,7 @@ def test_local_sweep_two_workers_end_to_end_then_rerun_skips(local_sweep: Path) 
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("split-*")} == stamps  # nothing re-executed
 
 
+@pytest.mark.slow
 def test_dask_sweep_on_a_real_local_cluster(tmp_path: Path, local_sweep: Path) -> None:
     """The same runs as `local_sweep`, each a task on a real LocalCluster: the same matrices (same seed, CPU)."""
     spec, base = load_spec(str(local_sweep / "s.json"))
@@ -267,6 +269,7 @@ def test_dask_sweep_on_a_real_local_cluster(tmp_path: Path, local_sweep: Path) -
     assert (len(again.done), len(again.skipped)) == (0, 2)
 
 
+@pytest.mark.slow
 def test_class_scenario_run_through_the_notebook(tmp_path: Path, agnews_root: Path) -> None:
     """One real quick-profile run in the class scenario (AG News, agnews_dev stand-in when offline): the sweep
     injects ``scenario`` into the notebook, the result says ``class``, and summary.md gets its table."""
@@ -292,6 +295,7 @@ def test_class_scenario_run_through_the_notebook(tmp_path: Path, agnews_root: Pa
 # ------------------------------------------------------------------------------------------ the machinery, stub runs
 
 
+@pytest.mark.slow
 def test_failed_run_is_recorded_others_go_on_exit_1_and_dry_run_lists_them(tmp_path: Path, capsys) -> None:
     good_root = tmp_path / "data"
     good_root.mkdir()
@@ -322,6 +326,7 @@ def test_failed_run_is_recorded_others_go_on_exit_1_and_dry_run_lists_them(tmp_p
     assert sorted(p.name for p in out.iterdir()) == files
 
 
+@pytest.mark.slow
 def test_killed_sweep_restarts_without_redoing_completed_runs(tmp_path: Path) -> None:
     spec = _spec(tmp_path / "s.json", tmp_path, [0, 1, 2])
     out = tmp_path / "out"
@@ -347,6 +352,7 @@ def test_killed_sweep_restarts_without_redoing_completed_runs(tmp_path: Path) ->
     assert {n for n, r in _sidecars(out).items() if r["status"] == "done"} == {_stub_name(s) for s in range(3)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
 def test_a_stopped_sweep_leaves_no_worker_or_kernel_behind(tmp_path: Path, how: str) -> None:
     """``kill PID`` (SIGTERM) or SIGKILL of the sweep alone, not of its process group: its pool workers and their
@@ -380,6 +386,7 @@ def test_a_stopped_sweep_leaves_no_worker_or_kernel_behind(tmp_path: Path, how: 
     assert len(started) < 8
 
 
+@pytest.mark.slow
 def test_two_concurrent_sweeps_into_one_folder_lose_nothing(tmp_path: Path) -> None:
     out = tmp_path / "out"
     a = _spec(tmp_path / "a.json", tmp_path, [0, 1])
@@ -403,6 +410,7 @@ def test_two_concurrent_sweeps_into_one_folder_lose_nothing(tmp_path: Path) -> N
     assert "n | T1" in (out / "summary.md").read_text() and "| 3 |" in (out / "summary.md").read_text()
 
 
+@pytest.mark.slow
 def test_quick_preset_through_the_cli_with_both_executors(tmp_path: Path) -> None:
     """The committed `quick` preset, run by the CLI with ``--notebook`` (the stub) on the local executor, then on
     Dask (a real LocalCluster on 127.0.0.1) into another folder: both finish its four runs on both benchmarks,

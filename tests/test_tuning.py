@@ -164,6 +164,7 @@ def _stub_spec(root: Path, options: list[dict]) -> dict:
                       "device": "cpu", "data_root": str(root), "notebook": str(STUB), "options": options}]}
 
 
+@pytest.mark.slow
 def test_reuse_copies_only_runs_with_the_same_key(tmp_path: Path) -> None:
     root = tmp_path / "data"
     root.mkdir()

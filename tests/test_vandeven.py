@@ -246,6 +246,7 @@ def test_vae_step_with_a_bernoulli_decoder_scores_pixels_as_probabilities_of_ink
     assert losses[-1] < 0.75 * losses[0]  # it learns to reconstruct
 
 
+@pytest.mark.slow
 def test_peer_table_sets_our_records_beside_the_public_codes_logs(tiny_bench, tmp_path):
     ours, peer = tmp_path / "ours", tmp_path / "peer"
     ours.mkdir(), peer.mkdir()
@@ -270,6 +271,7 @@ def test_peer_table_sets_our_records_beside_the_public_codes_logs(tiny_bench, tm
     assert f"{mine[0]:.2f} / 19.75" in seeds and f"{mine[1]:.2f} / —" in seeds
 
 
+@pytest.mark.slow
 def test_peer_table_in_the_task_scenario_pairs_a_head_per_task_with_their_masked_none(tiny_bench, tmp_path):
     ours, peer = tmp_path / "ours", tmp_path / "peer"
     ours.mkdir(), peer.mkdir()
