@@ -1,4 +1,5 @@
 import copy
+import importlib.metadata
 import json
 
 import pytest
@@ -55,7 +56,7 @@ def test_paper_variant_moves_the_extractor_and_distils(tiny_bench):
     assert all(d > 0 for d in r.traces["extractor_drift"])
     assert r.traces["extractor_drift"][1] > r.traces["extractor_drift"][0]
     first = r.traces["sleep_loss"][0]
-    assert first[0] > 0 and all(x >= 0 for x in first)
+    assert first[0] > 0 and min(first[len(first) // 2:]) < first[0]  # the student moves towards the teacher
     # dreams of every seen task are replayed: task 2's sleep draws from both memories
     assert set(r.traces["sleep_dream_task"][1]) == {0, 1}
 
@@ -145,7 +146,7 @@ def test_result_record_round_trips_through_json(tiny_bench, tmp_path):
     for key in ("config", "data", "seed", "device", "timings", "metrics", "versions", "accuracy_matrix"):
         assert key in d
     assert set(d["timings"]["phase_seconds"]) == {"wake", "sleep", "eval"}
-    assert d["versions"]["torch"] == torch.__version__.split("+")[0] or d["versions"]["torch"].startswith("2.")
+    assert d["versions"]["torch"] == importlib.metadata.version("torch")
     back = RunResult.load(path)
     assert back == r
     assert "avg" in back.summary()
