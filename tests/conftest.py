@@ -100,6 +100,19 @@ def _synthetic(n_per_class: int, n_classes: int, seed: int) -> tuple[torch.Tenso
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _no_records_from_the_network():
+    """Tests never fetch published run records from the network (``MYGO_RECORDS_URL=off``); the tests of that
+    fetch serve their own records on 127.0.0.1 and set the variable themselves."""
+    before = os.environ.get("MYGO_RECORDS_URL")
+    os.environ["MYGO_RECORDS_URL"] = "off"
+    yield
+    if before is None:
+        os.environ.pop("MYGO_RECORDS_URL", None)
+    else:
+        os.environ["MYGO_RECORDS_URL"] = before
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _one_intra_op_thread():
     """One intra-op thread for every test, and (``OMP_NUM_THREADS=1`` unless it is set) for the processes tests
     start: CLI runs, notebook kernels, sweep workers. The tests' runs are small, and on a busy 2-core machine

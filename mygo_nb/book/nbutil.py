@@ -1,4 +1,5 @@
-"""Small helpers the notebooks share: saved run records, and paths printed without machine details (notebook 01)."""
+"""Small helpers the notebooks share: saved run records (local, or published: `mygo_nb.book.remote`), and paths
+printed without machine details (notebook 01)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from typing import Any
 
 from ..config import Profile
 from ..data import Benchmark
-from ..learners.base import config_dict
 from ..running.experiment import run
 from ..running.records import RunResult
+from .remote import MANIFEST, find_remote, record_fields, record_key, records_url, run_key
 
 __all__ = ["find_record", "records_note", "run_or_load", "show_path"]
 
@@ -43,52 +44,72 @@ def find_record(records_dir: str | os.PathLike[str] | None, bench: Benchmark, me
     config it ran with instead of on the variant's name, so a ``mygo/consolidate-vae`` record is found for
     ``config=ConsolidateConfig(memory="vae")``.
     """
+    found = _find_local(records_dir, run_key(bench, method, variant, profile, seed, eval_on, scenario, config),
+                        config is not None)
+    return None if found is None else found[0]
+
+
+def _find_local(records_dir: str | os.PathLike[str] | None, key: tuple[Any, ...],
+                by_config: bool) -> tuple[RunResult, Path] | None:
     if records_dir is None or not Path(records_dir).is_dir():
         return None
-    mine = variant if config is None else config_dict(config)
-    want = (bench.name, method, mine, scenario, seed, eval_on, profile.to_dict(), bench.provenance.get("files"),
-            [len(t.train) for t in bench.tasks], [len(t.test) for t in bench.tasks])
     root = Path(records_dir)
     for path in sorted(root.rglob("*.json")):
         if any(part.startswith(".") for part in path.relative_to(root).parts[:-1]):
             continue  # a sweep's in-flight state (.checkpoints/, .attempts/), never a record
         try:
             r = RunResult.load(path)
-            theirs = r.variant if config is None else r.traces.get("method_config")
-            got = (r.benchmark, r.method, theirs, r.scenario, r.seed, r.eval_on, r.config, r.data.get("files"),
-                   r.data.get("train_sizes"), r.data.get("test_sizes"))
+            same = record_key(record_fields(r), by_config) == key
         except (OSError, ValueError, TypeError, KeyError, AttributeError):  # gone meanwhile, or not a record
             continue
-        if got == want:
-            return r
+        if same:
+            return r, path
     return None
 
 
 def records_note(records_dir: str | os.PathLike[str] | None) -> str:
     """One line for a notebook that reuses saved run records (notebooks 05-09): where they come from, or that
-    there are none here and every run trains (on Colab, or next to an installed wheel, the repository's
-    ``results/`` folder is absent; `run_or_load` then trains)."""
+    there are none here (on Colab, or next to an installed wheel, the repository's ``results/`` folder is
+    absent; `run_or_load` then fetches the published records, `mygo_nb.book.remote`, and trains the others)."""
     if records_dir is None:
         return "saved run records: off (records_dir = None), every run trains here"
     folder = Path(records_dir)
     n = sum(1 for _ in folder.rglob("*.json")) if folder.is_dir() else 0
+    url = records_url()
     if n == 0:
-        return f"saved run records: none at {show_path(folder)}, every run trains here"
+        where = f"none at {show_path(folder)}, every run trains here"
+        return f"saved run records: {where}" + (f" unless {url} publishes its record" if url else "")
     files = "1 JSON file" if n == 1 else f"{n} JSON files"
     return (f"saved run records: {files} under {show_path(folder)}; a run whose configuration and data match "
             "one exactly is loaded from it (marked 'saved record'), any other run trains")
 
 
+def _uses_remote(records_dir: str | os.PathLike[str] | None) -> bool:
+    """Published records are looked up unless records are off or ``records_dir`` is the repository's own
+    ``results/`` (it holds the manifest, so it has every published record of its commit)."""
+    return records_dir is not None and not (Path(records_dir) / MANIFEST).is_file()
+
+
 def run_or_load(bench: Benchmark, method: str, variant: str | None, profile: Profile, *, seed: int = 0,
                 eval_on: str = "test", records_dir: str | os.PathLike[str] | None = None,
                 progress: bool = True, scenario: str = "task") -> tuple[RunResult, bool]:
-    """The saved record of this run from ``records_dir`` if there is one (notebook 06), else a fresh `run`
-    (also when ``records_dir`` is None or does not exist, e.g. on Colab; `records_note` says which).
+    """The saved record of this run if there is one (notebook 06), else a fresh `run`. Records are looked up
+    in ``records_dir``, then (unless that folder is the repository's ``results/``, with its manifest) among the
+    published ones (`mygo_nb.book.remote`: fetched, checked against their sha256, cached); ``records_dir=None``
+    trains every run. A loaded record prints one line saying where it came from: the folder, the cache or the
+    URL.
 
     Returns the record and whether it was loaded. Records written by ``python -m mygo_nb paper-table
     --out-dir DIR`` are found by their content (benchmark, method, variant, seed, split, configuration).
     """
-    found = find_record(records_dir, bench, method, variant, profile, seed, eval_on, scenario)
-    if found is not None:
-        return found, True
+    key = run_key(bench, method, variant, profile, seed, eval_on, scenario)
+    local = _find_local(records_dir, key, False)
+    if local is not None:
+        print(f"saved record from {show_path(local[1])}")
+        return local[0], True
+    remote = find_remote(key) if _uses_remote(records_dir) else None
+    if remote is not None:
+        r, url, cached = remote
+        print(f"saved record from {url}" if cached is None else f"saved record from {show_path(cached)} (cached {url})")
+        return r, True
     return run(bench, method, variant, profile, seed=seed, eval_on=eval_on, progress=progress, scenario=scenario), False
