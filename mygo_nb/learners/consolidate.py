@@ -1,4 +1,4 @@
-"""A MyGO whose sleep really consolidates (introduced in notebook 09, beyond the paper).
+"""A MyGO whose sleep really consolidates (introduced in chapter 9, beyond the paper).
 
 `Consolidate` keeps MyGO's wake-sleep cycle but gives each phase something to do:
 
@@ -39,8 +39,8 @@ from ..errors import check_choice, check_int, check_real
 from .base import Learner, register
 from .mygo import SleepLog
 
-__all__ = ["CONFIGS", "Consolidate", "ConsolidateConfig", "ConsolidateSleepLog", "consolidating_sleep",
-           "hippocampal_wake", "shared_head_sleep"]
+__all__ = ["CONFIGS", "Consolidate", "ConsolidateConfig", "ConsolidateSleepLog", "add_real",
+           "consolidating_sleep", "hippocampal_wake", "n_real_inputs", "shared_head_sleep"]
 
 STUDENT_INITS: tuple[str, ...] = ("hippocampus", "pre-wake")
 
@@ -178,8 +178,8 @@ class Patience:
         return self.bad >= c.patience
 
 
-def _n_real(options: ConsolidateConfig, real: TaskData | None, batch: int) -> int:
-    """How many real current-task inputs a sleep batch holds."""
+def n_real_inputs(options: ConsolidateConfig, real: TaskData | None, batch: int) -> int:
+    """How many real current-task inputs a sleep batch of ``batch`` samples holds."""
     return min(batch - 1, round(options.real_fraction * batch)) if real is not None and len(real) else 0
 
 
@@ -206,7 +206,7 @@ def shared_head_sleep(student: NeocortexNet, teachers: dict[int, NeocortexNet], 
     opt = adam(student.parameters(), cfg.lr_slow)
     device = next(student.parameters()).device
     bs, k = cfg.batch_size, len(memories)
-    n_real = _n_real(options, real, bs)
+    n_real = n_real_inputs(options, real, bs)
     n_dream = max(bs - n_real, k)
     counts = [n_dream // k + (i < n_dream % k) for i in range(k)]
     local = [balanced_labels(c, m.n_classes, device) for c, m in zip(counts, memories, strict=True)]
@@ -249,8 +249,8 @@ def shared_head_sleep(student: NeocortexNet, teachers: dict[int, NeocortexNet], 
     return log.finish(losses, [-1] * len(losses), t0, sum(counts) + n_real)  # every step dreams of every task
 
 
-def _add_real(student: NeocortexNet, teacher: NeocortexNet, real: TaskData, n: int,
-              rng: torch.Generator, f_s: Tensor, f_t: Tensor) -> tuple[Tensor, Tensor]:
+def add_real(student: NeocortexNet, teacher: NeocortexNet, real: TaskData, n: int,
+             rng: torch.Generator, f_s: Tensor, f_t: Tensor) -> tuple[Tensor, Tensor]:
     """Append both nets' features of ``n`` random real inputs (through ``embed``) to a batch's."""
     idx = torch.randint(len(real), (n,), device=f_s.device, generator=rng)
     xb = take(real.x, idx)
@@ -278,7 +278,7 @@ def consolidating_sleep(
         return log
     student.requires_grad_(True)
     opt = adam(student.parameters(), cfg.lr_slow)
-    n_real = _n_real(options, real, cfg.batch_size)
+    n_real = n_real_inputs(options, real, cfg.batch_size)
     n_dream, steps = cfg.batch_size - n_real, cfg.sleep_steps
     choices = torch.randint(len(memories), (steps,), generator=host_rng).tolist()
 
@@ -290,7 +290,7 @@ def consolidating_sleep(
         with torch.no_grad():
             f_t = teacher.trunk(dreams)
         if n_real:  # real inputs of the new task join the batch
-            f_s, f_t = _add_real(student, teacher, real, n_real, rng, f_s, f_t)
+            f_s, f_t = add_real(student, teacher, real, n_real, rng, f_s, f_t)
         loss = F.mse_loss(student.heads[head](f_s), teacher.heads[head](f_t))
         if options.feature_weight:
             loss = loss + options.feature_weight * F.mse_loss(f_s, f_t)
