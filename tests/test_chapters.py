@@ -46,9 +46,9 @@ def test_chapter_has_a_figure(path: Path) -> None:
 def test_chapter_opens_with_its_goals_and_runtime(path: Path) -> None:
     first = next(c for c in _cells(path) if c.cell_type == "markdown").source
     assert re.search(r"learn|goal", first, re.I), f"{path.name}: the first cell states no learning goals"
-    assert re.search(r"\b(runtime|runs? in|takes)\b", first, re.I) and re.search(r"\d\s*(s|seconds?|min|minutes?|h|hours?)\b",
-                                                                               first), (
-        f"{path.name}: the first cell states no runtime")
+    said = re.search(r"\b(runtime|runs? in|takes)\b", first, re.I)
+    timed = re.search(r"\d\s*(s|seconds?|min|minutes?|h|hours?)\b", first)
+    assert said and timed, f"{path.name}: the first cell states no runtime"
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)

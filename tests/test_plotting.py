@@ -148,6 +148,20 @@ def test_method_bars_heights_are_means() -> None:
     np.testing.assert_allclose([p.get_height() for p in fig.axes[0].patches], [97.0, 60.0])
 
 
+def test_paired_dots_draw_every_seed_of_both_sides_and_their_means() -> None:
+    fig = plotting.paired_dots({"joint": [(97.8, 97.6), (97.7, 98.2)], "dgr": [(89.2, 91.4)]}, ("ours", "theirs"))
+    ax = fig.axes[0]
+    from matplotlib.collections import LineCollection, PathCollection
+
+    dots = np.concatenate([c.get_offsets() for c in ax.collections if isinstance(c, PathCollection)])
+    assert sorted(dots[:, 1].round(1).tolist()) == sorted([97.8, 97.6, 97.7, 98.2, 89.2, 91.4])
+    lines = [c for c in ax.collections if isinstance(c, LineCollection)]
+    means = sorted(float(seg[0][1]) for c in lines for seg in c.get_segments())
+    np.testing.assert_allclose(means, sorted([97.75, 97.9, 89.2, 91.4]))
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["joint", "dgr"]
+    plt.close(fig)
+
+
 def test_task_samples_rejects_text() -> None:
     class Fake:
         modality = "text"

@@ -36,6 +36,7 @@ __all__ = [
     "embedding_projection",
     "image_grid",
     "method_bars",
+    "paired_dots",
     "scenario_bars",
     "sleep_loss_traces",
     "storage_bars",
@@ -69,7 +70,7 @@ def _to_img(x: torch.Tensor) -> np.ndarray:
 
 
 def image_grid(images: torch.Tensor, row_labels: Sequence[str], title: str = "") -> Figure:
-    """Images of shape ``(rows, cols, 1, 28, 28)`` in a grid, one labelled row each (notebook 01)."""
+    """Images of shape ``(rows, cols, 1, 28, 28)`` in a grid, one labelled row each (chapter 1)."""
     rows, cols = images.shape[:2]
     cell = min(0.6, (PAGE_WIDTH_IN - 1.0) / cols)  # no wider than the page
     fig, axes = plt.subplots(rows, cols, figsize=(cell * cols + 1.0, cell * rows + 0.5), squeeze=False)
@@ -87,7 +88,7 @@ def image_grid(images: torch.Tensor, row_labels: Sequence[str], title: str = "")
 
 
 def task_samples(bench: Benchmark, per_class: int = 8, split: str = "train", seed: int = 0) -> Figure:
-    """A few random training images of every class, one row per class, grouped by task (notebook 01)."""
+    """A few random training images of every class, one row per class, grouped by task (chapter 1)."""
     if bench.modality != "image":
         raise ValueError("task_samples draws images; use a Split-MNIST benchmark")
     g = torch.Generator().manual_seed(seed)
@@ -104,7 +105,7 @@ def task_samples(bench: Benchmark, per_class: int = 8, split: str = "train", see
 
 
 def class_counts(bench: Benchmark) -> Figure:
-    """Train and test examples per class, coloured by task (notebook 01)."""
+    """Train and test examples per class, coloured by task (chapter 1)."""
     names, train, test, task_of = [], [], [], []
     for t in bench.tasks:
         for local, name in enumerate(t.class_names):
@@ -130,7 +131,7 @@ def class_counts(bench: Benchmark) -> Figure:
 
 def dream_grid(memories: Sequence[GenerativeMemory], class_names: Sequence[Sequence[str]], per_class: int = 8,
                seed: int = 0, title: str = "dreams") -> Figure:
-    """``per_class`` image dreams of every class of every memory, one row per class (notebook 03)."""
+    """``per_class`` image dreams of every class of every memory, one row per class (chapter 3)."""
     rows, labels = [], []
     for mem, names in zip(memories, class_names, strict=True):
         device = next(mem.generator.parameters()).device
@@ -144,7 +145,7 @@ def dream_grid(memories: Sequence[GenerativeMemory], class_names: Sequence[Seque
 
 def embedding_projection(real: torch.Tensor, real_y: torch.Tensor, dreams: torch.Tensor, dream_y: torch.Tensor,
                          class_names: Sequence[str], title: str = "") -> Figure:
-    """Real embeddings and dreamed embeddings in the same 2-D PCA plane (fitted on the real ones) (notebook 03)."""
+    """Real embeddings and dreamed embeddings in the same 2-D PCA plane (fitted on the real ones) (chapter 3)."""
     from sklearn.decomposition import PCA
 
     pca = PCA(n_components=2).fit(real.detach().cpu().numpy())
@@ -166,7 +167,7 @@ def embedding_projection(real: torch.Tensor, real_y: torch.Tensor, dreams: torch
 
 
 def wake_curves(wake_logs: Sequence[Mapping[str, Sequence[float]]], task_names: Sequence[str] | None = None) -> Figure:
-    """Per-epoch head loss and cGAN losses (D, G) of one or more wake phases (notebook 04)."""
+    """Per-epoch head loss and cGAN losses (D, G) of one or more wake phases (chapter 4)."""
     from matplotlib.lines import Line2D
 
     fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 3.2), layout="constrained")
@@ -190,7 +191,7 @@ def wake_curves(wake_logs: Sequence[Mapping[str, Sequence[float]]], task_names: 
 
 
 def sleep_loss_traces(results: Mapping[str, RunResult], log_scale: bool = False) -> Figure:
-    """The per-step distillation loss of every sleep, tasks one after another, one panel per run (notebook 05)."""
+    """The per-step distillation loss of every sleep, tasks one after another, one panel per run (chapter 5)."""
     cols = min(2, len(results))
     rows = -(-len(results) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(PAGE_WIDTH_IN, 2.7 * rows + 0.5), squeeze=False,
@@ -220,7 +221,7 @@ def sleep_loss_traces(results: Mapping[str, RunResult], log_scale: bool = False)
 
 
 def drift_bars(results: Mapping[str, RunResult]) -> Figure:
-    """L2 distance of the extractor from its initial weights after each task, grouped by run (notebook 05)."""
+    """L2 distance of the extractor from its initial weights after each task, grouped by run (chapter 5)."""
     fig, ax = plt.subplots(figsize=(7.0, 3.2), layout="constrained")
     k = len(results)
     width = 0.8 / k
@@ -239,7 +240,7 @@ def drift_bars(results: Mapping[str, RunResult]) -> Figure:
 
 def accuracy_heatmap(ax: Axes, matrix: np.ndarray, title: str, fontsize: float = 10) -> AxesImage:
     """Draw one accuracy matrix (row = after training stage i, column = task j; NaN = not yet seen) on ``ax``,
-    each cell labelled with its value in ``fontsize`` points; returns the image for a colour bar (notebook 06,
+    each cell labelled with its value in ``fontsize`` points; returns the image for a colour bar (chapter 6,
     sweep figures)."""
     im = ax.imshow(matrix, vmin=0, vmax=100, cmap="viridis")
     for i in range(matrix.shape[0]):
@@ -257,7 +258,7 @@ def accuracy_heatmap(ax: Axes, matrix: np.ndarray, title: str, fontsize: float =
 
 
 def accuracy_heatmaps(results: Mapping[str, RunResult], ncols: int | None = None) -> Figure:
-    """One accuracy matrix per run: row = after training task i, column = task j (notebook 06).
+    """One accuracy matrix per run: row = after training task i, column = task j (chapter 6).
 
     The matrices fill a grid of ``ncols`` columns (default: 2 for up to 4 runs, else 3), the page's width."""
     n = len(results)
@@ -293,7 +294,7 @@ def accuracy_heatmaps(results: Mapping[str, RunResult], ncols: int | None = None
 def average_accuracy_curves(curves: Mapping[str, Sequence[Sequence[float]]],
                             paper: Mapping[str, Sequence[float]] | None = None) -> Figure:
     """Average accuracy over seen tasks after each task: our runs (mean and range over seeds) and the
-    paper's Table 2 rows as dashed lines (notebook 06)."""
+    paper's Table 2 rows as dashed lines (chapter 6)."""
     fig, ax = plt.subplots(figsize=(6.8, 3.6), layout="constrained")
     for i, (label, runs) in enumerate(curves.items()):
         a = np.array(runs, dtype=float)
@@ -314,7 +315,7 @@ def average_accuracy_curves(curves: Mapping[str, Sequence[Sequence[float]]],
 
 def method_bars(table: Mapping[str, Sequence[float]], ylabel: str = "average accuracy (%)",
                 title: str = "") -> Figure:
-    """One bar per method: mean over seeds with the seeds as dots (notebook 08)."""
+    """One bar per method: mean over seeds with the seeds as dots (chapter 8)."""
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 3.6), layout="constrained")
     for i, (label, vals) in enumerate(table.items()):
         v = np.asarray(vals, dtype=float)
@@ -329,10 +330,35 @@ def method_bars(table: Mapping[str, Sequence[float]], ylabel: str = "average acc
     return fig
 
 
+def paired_dots(rows: Mapping[str, Sequence[tuple[float, float]]], sides: tuple[str, str] = ("ours", "theirs"),
+                ylabel: str = "average accuracy (%)", title: str = "") -> Figure:
+    """Two implementations of each method, seed by seed: per row one dot per seed and side (side by side), joined
+    by a grey line within a seed, and each side's mean as a bar (chapter 11: ours beside their public code)."""
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 3.8), layout="constrained")
+    colors = ("#1f77b4", "#ff7f0e")
+    for i, pairs in enumerate(rows.values()):
+        v = np.asarray(pairs, dtype=float).reshape(-1, 2)
+        xs = (i - 0.15, i + 0.15)
+        for a, b in v:
+            ax.plot(xs, (a, b), color="0.75", lw=0.8, zorder=1)
+        for j in (0, 1):
+            ax.scatter(np.full(len(v), xs[j]), v[:, j], color=colors[j], s=16, zorder=3,
+                       label=f"{sides[j]} (one dot a seed)" if i == 0 else None)
+            ax.hlines(v[:, j].mean(), xs[j] - 0.1, xs[j] + 0.1, color=colors[j], lw=2, zorder=2)
+    ax.set_xticks(range(len(rows)), list(rows), rotation=20, ha="right", rotation_mode="anchor")
+    ax.tick_params(labelsize=SMALL)
+    ax.set_ylabel(ylabel)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=SMALL, loc="best")
+    if title:
+        ax.set_title(title, fontsize=11)
+    return fig
+
+
 def scenario_bars(table: Mapping[str, Mapping[str, Sequence[float]]],
                   scenarios: Sequence[str] = ("task", "domain", "class"), title: str = "") -> Figure:
     """Methods × scenarios: per method a group of bars (one per scenario it ran in), mean over seeds with
-    the seeds as dots; ``table[method][scenario]`` holds the per-seed average accuracies (notebook 09)."""
+    the seeds as dots; ``table[method][scenario]`` holds the per-seed average accuracies (chapter 9)."""
     colors = {"task": "#1f77b4", "domain": "#ff7f0e", "class": "#2ca02c"}
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 4.0), layout="constrained")
     width = 0.8 / len(scenarios)
@@ -360,7 +386,7 @@ def scenario_bars(table: Mapping[str, Mapping[str, Sequence[float]]],
 
 
 def _legend_above(ax: Axes, **kwargs: object) -> None:
-    """The axes' legend in one row above its top right corner, where it covers no bar (notebook 09)."""
+    """The axes' legend in one row above its top right corner, where it covers no bar (chapter 9)."""
     handles, labels = ax.get_legend_handles_labels()
     keep = dict(zip(labels, handles, strict=True))  # one entry per label
     ax.legend(keep.values(), keep.keys(), loc="lower right", bbox_to_anchor=(1, 1), ncol=len(keep), frameon=False,
@@ -370,7 +396,7 @@ def _legend_above(ax: Axes, **kwargs: object) -> None:
 def storage_bars(storage: Mapping[str, Mapping[str, float]], title: str = "") -> Figure:
     """Bytes stored per task (log scale) by each method: generator, replay buffer, and the task's raw data
     for reference; ``storage[method][kind]`` in bytes, kinds ``generator``, ``replay buffer``, ``raw data``
-    (notebook 09)."""
+    (chapter 9)."""
     kinds = ("generator", "replay buffer", "raw data")
     colors = {"generator": "#9467bd", "replay buffer": "#8c564b", "raw data": "#bbbbbb"}
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 3.8), layout="constrained")
@@ -426,7 +452,7 @@ def _arrow(ax: Axes, start: tuple[float, float], end: tuple[float, float], color
 
 
 def system_diagram() -> Figure:
-    """The whole MyGO system in one figure (notebook 02): the net (extractor = embed → trunk, one head per task),
+    """The whole MyGO system in one figure (chapter 2): the net (extractor = embed → trunk, one head per task),
     the per-task memories whose dreams enter at the trunk, and what flows in a wake and in a sleep."""
     from matplotlib.patches import FancyBboxPatch
 
