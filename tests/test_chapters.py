@@ -99,3 +99,42 @@ def test_the_checks_catch_a_chapter_without_them() -> None:
     hinted = "````{exercise}\n:label: ex-a\n\nDo it.\n\n```{hint}\n:class: dropdown\nLook.\n```\n````\n"
     assert HINT.search(next(EXERCISE.finditer(hinted)).group(3))
     assert not DISPLAYED.search("inline $x$ only") and DISPLAYED.search("$$\nx = 1\n$$")
+
+
+#: widget models that only do something with a live kernel (a progress bar or a label needs none)
+CONTROLS = re.compile(r"(Dropdown|Slider|Play|Button|Text|Checkbox|Select|Toggle|Picker|Combobox|RadioButtons)Model$")
+
+
+def _controls_on_the_page(nb: nbformat.NotebookNode) -> list[str]:
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    shown = [o["data"]["application/vnd.jupyter.widget-view+json"]["model_id"] for c in nb.cells
+             if c.cell_type == "code" for o in c.get("outputs", [])
+             if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    found, todo, seen = [], list(shown), set()
+    while todo:
+        m = todo.pop()
+        if m in seen or m not in state:
+            continue
+        seen.add(m)
+        name = state[m].get("model_name", "")
+        if CONTROLS.search(name):
+            found.append(name)
+        todo += re.findall(r"IPY_MODEL_([0-9a-f]{32})", str(state[m].get("state", {})))
+    return found
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_static_pages_show_no_control_that_needs_a_kernel(path: Path) -> None:
+    controls = _controls_on_the_page(nbformat.read(path, as_version=4))
+    assert not controls, f"{path.name} shows controls that do nothing without a kernel: {sorted(set(controls))}"
+
+
+def test_a_saved_slider_counts_as_a_control() -> None:
+    nb = nbformat.v4.new_notebook()
+    view = {"model_id": "a" * 32, "version_major": 2, "version_minor": 0}
+    nb.cells = [nbformat.v4.new_code_cell("w", outputs=[nbformat.v4.new_output(
+        "display_data", {"application/vnd.jupyter.widget-view+json": view})])]
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {
+        "a" * 32: {"model_name": "VBoxModel", "state": {"children": ["IPY_MODEL_" + "b" * 32]}},
+        "b" * 32: {"model_name": "IntSliderModel", "state": {}}}}}
+    assert _controls_on_the_page(nb) == ["IntSliderModel"]
