@@ -1,4 +1,4 @@
-"""Frozen configuration dataclasses and the named profiles (introduced in notebook 04, the wake phase).
+"""Frozen configuration dataclasses and the named profiles (introduced in chapter 4, the wake phase).
 
 `TrainConfig` holds the training budget of every method and the sizes of its nets; its defaults are the
 paper's (and the public reference code's). A `Profile` pairs a `TrainConfig` with how much data a run uses

@@ -1,5 +1,5 @@
 """Small helpers the notebooks share: saved run records (local, or published: `mygo_nb.book.remote`), and paths
-printed without machine details (notebook 01)."""
+printed without machine details (chapter 1)."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def _find_local(records_dir: str | os.PathLike[str] | None, key: tuple[Any, ...]
 
 
 def records_note(records_dir: str | os.PathLike[str] | None) -> str:
-    """One line for a notebook that reuses saved run records (notebooks 05-09): where they come from, or that
+    """One line for a notebook that reuses saved run records (chapters 5-11): where they come from, or that
     there are none here (on Colab, or next to an installed wheel, the repository's ``results/`` folder is
     absent; `run_or_load` then fetches the published records, `mygo_nb.book.remote`, and trains the others)."""
     if records_dir is None:
@@ -93,7 +93,7 @@ def _uses_remote(records_dir: str | os.PathLike[str] | None) -> bool:
 def run_or_load(bench: Benchmark, method: str, variant: str | None, profile: Profile, *, seed: int = 0,
                 eval_on: str = "test", records_dir: str | os.PathLike[str] | None = None,
                 progress: bool = True, scenario: str = "task") -> tuple[RunResult, bool]:
-    """The saved record of this run if there is one (notebook 06), else a fresh `run`. Records are looked up
+    """The saved record of this run if there is one (chapter 6), else a fresh `run`. Records are looked up
     in ``records_dir``, then (unless that folder is the repository's ``results/``, with its manifest) among the
     published ones (`mygo_nb.book.remote`: fetched, checked against their sha256, cached); ``records_dir=None``
     trains every run. A loaded record prints one line saying where it came from: the folder, the cache or the

@@ -1,4 +1,4 @@
-"""Run records fetched from the published repository where its ``results/`` folder is absent (notebook 06).
+"""Run records fetched from the published repository where its ``results/`` folder is absent (chapter 6).
 
 ``results/manifest.json`` (written by ``scripts/records_manifest.py``) lists every run record below ``results/``:
 its path, its sha256 and the fields a record is matched on (`record_key`). `find_remote` reads that list from

@@ -1,13 +1,13 @@
-"""Interactive views for a live kernel, each with a kernel-free twin for the static book (notebooks 03 and 05).
+"""Interactive views for a live kernel, each with a kernel-free twin for the static book (chapters 3 and 5).
 
-- `dream_explorer` (notebook 03): pick a memory, a class and a seed and see a grid of dreams.
+- `dream_explorer` (chapter 3): pick a memory, a class and a seed and see a grid of dreams.
   Twin: `dream_animation`, the same grids over a few seeds as a JavaScript animation.
-- `sleep_replay` (notebook 05): a Play button and a step slider replay a run's sleeps: the loss so far
+- `sleep_replay` (chapter 5): a Play button and a step slider replay a run's sleeps: the loss so far
   and how often each memory has dreamed. Twin: `sleep_animation`.
 
 The twins return `IPython.display.HTML` made with matplotlib's ``to_jshtml`` (few frames), so the book shows
 them without a kernel. Their frames are drawn `PAGE_WIDTH_IN` wide at 100 dpi and shown at the full width of the
-page's column, so no label is smaller than about 11 px there (issue 12).
+page's column, so no label is smaller than about 11 px there.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The run context a learner gets besides its tasks: budget, random streams, progress (notebook 04)."""
+"""The run context a learner gets besides its tasks: budget, random streams, progress (chapter 4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The two training loops every learner uses, and the feature cache (notebooks 04 and 05).
+"""The two training loops every learner uses, and the feature cache (chapters 4 and 5).
 
 `epoch_loop` is the one pass-over-the-data loop: shuffled epochs of index batches, a method-specific
 ``step(idx)`` per batch, per-epoch mean losses and a progress bar. `sleep_loop` is the one optimiser-step

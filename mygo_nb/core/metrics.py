@@ -1,4 +1,4 @@
-"""Continual-learning metrics on an accuracy matrix (introduced in notebook 06).
+"""Continual-learning metrics on an accuracy matrix (introduced in chapter 6).
 
 ``R[i][j]`` is the accuracy (in %) on task ``j`` after training task ``i``; entries with ``j > i`` are
 ``None`` (not yet seen). A method trained once on all tasks (``joint``) has a single row.

@@ -1,4 +1,4 @@
-"""The Neocortex Net: a shared extractor plus one head per task (introduced in notebook 02).
+"""The Neocortex Net: a shared extractor plus one head per task (introduced in chapter 2).
 
 A net maps inputs to the *dream space* with ``embed`` (images: the identity; text: a mean-mode
 EmbeddingBag), then to features (256 of them) with ``trunk``, then to logits with head ``t``. Together

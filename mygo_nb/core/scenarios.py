@@ -1,4 +1,4 @@
-"""Continual-learning scenarios: heads, labels and what is known at test time (introduced in notebook 09).
+"""Continual-learning scenarios: heads, labels and what is known at test time (introduced in chapter 9).
 
 Following van de Ven, Tuytelaars & Tolias (2022), the same stream of tasks can be learned in three ways:
 

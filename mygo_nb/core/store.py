@@ -1,4 +1,4 @@
-"""Tensors on disk with safetensors: one writer, one reader, nets, memories and optimiser state (notebook 03).
+"""Tensors on disk with safetensors: one writer, one reader, nets, memories and optimiser state (chapter 3).
 
 Weights go into ``.safetensors`` files and the few facts needed to rebuild the modules (modality, vocabulary
 size, head sizes, generator shapes) into the file's string metadata or a JSON file beside it. Every write is

@@ -1,4 +1,4 @@
-"""Benchmarks as device-resident tensors: Split-MNIST and Split-AG News (introduced in notebook 01).
+"""Benchmarks as device-resident tensors: Split-MNIST and Split-AG News (introduced in chapter 1).
 
 `types` holds the containers every layer uses (`Benchmark` -> `Task` -> `TaskData`, `TokenBags`);
 `splits` cuts a labelled data set into tasks; `mnist` and `agnews` read the two benchmarks' files

@@ -1,4 +1,4 @@
-"""Split-AG News (notebook 01): the canonical CSVs (checked downloads), the vocabulary, token bags, tasks."""
+"""Split-AG News (chapter 1): the canonical CSVs (checked downloads), the vocabulary, token bags, tasks."""
 
 from __future__ import annotations
 
@@ -159,7 +159,7 @@ def split_agnews(root: str | os.PathLike[str] | None = None, split: Sequence[Seq
 
 def default_agnews_root(root: str | os.PathLike[str] | None = None) -> Path:
     """The AG News root to use: the data root when it holds the canonical ``train.csv``, else its ``agnews_dev``
-    stand-in folder when that has one (offline development: a small split cut from the canonical test set)."""
+    stand-in folder when that has one (a small split cut from the canonical test set)."""
     r = resolve_data_root(root)
     if not (r / "ag_news_csv" / "train.csv").is_file() and (r / "agnews_dev" / "ag_news_csv" / "train.csv").is_file():
         return r / "agnews_dev"

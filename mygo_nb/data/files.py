@@ -1,4 +1,4 @@
-"""Where data lives (notebook 01): the data root, checksums and checked downloads.
+"""Where data lives (chapter 1): the data root, checksums and checked downloads.
 
 Data root resolution: explicit argument > ``MYGO_DATA`` > a per-user cache directory. An existing root is
 only read (it may be read-only); missing files are downloaded with torchvision's utilities and md5 checks.

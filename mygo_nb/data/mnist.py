@@ -1,4 +1,4 @@
-"""Split-MNIST (notebook 01): the IDX files, checked, read through torchvision, cut into tasks."""
+"""Split-MNIST (chapter 1): the IDX files, checked, read through torchvision, cut into tasks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Cutting a labelled data set into the tasks of a stream (notebook 01): class splits, from tensors or datasets."""
+"""Cutting a labelled data set into the tasks of a stream (chapter 1): class splits, from tensors or datasets."""
 
 from __future__ import annotations
 

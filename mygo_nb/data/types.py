@@ -1,4 +1,4 @@
-"""The data containers every layer uses (notebook 01): tasks of a stream as device-resident tensors.
+"""The data containers every layer uses (chapter 1): tasks of a stream as device-resident tensors.
 
 A *benchmark* is a sequence of *tasks*; each task owns a few classes, relabelled locally ``0..k-1``, with a
 train and a test part. Images are float tensors; text is `TokenBags` (a CSR layout for EmbeddingBag). A
@@ -142,7 +142,7 @@ class Benchmark:
 
 
 def concat_inputs(xs: list[Inputs]) -> Inputs:
-    """Several inputs of one kind (image tensors or `TokenBags`) as one (notebook 06: joint training)."""
+    """Several inputs of one kind (image tensors or `TokenBags`) as one (chapter 6: joint training)."""
     if isinstance(xs[0], TokenBags):
         lengths = torch.cat([x.lengths for x in xs])
         tokens = torch.cat([x.tokens[torch.repeat_interleave(x.starts, x.lengths) + _ranks(x.lengths)] for x in xs])

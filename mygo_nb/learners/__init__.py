@@ -2,7 +2,7 @@
 
 Importing this package registers every method, in this order (the CLI's and the docs' order): ``mygo``
 (variants ``reference`` and ``paper``, `mygo`; ``consolidate*``, `consolidate`; ``internal``, `internal`),
-``finetune`` and ``finetune-multihead`` (`finetune`), ``joint``, ``ewc``, ``lwf``, ``replay``, ``dgr`` and
+``finetune`` and ``finetune-multihead`` (`finetune`), ``joint``, ``ewc``, ``lwf``, ``replay``, ``dgr``, ``agem`` and
 ``dreams`` (learning from dreams alone: what a memory recipe's dreams are worth). A new
 method is a new module here with one ``@register`` and one line below, or a file of your own loaded as a *plugin*
 (`load_plugins`: the paths in ``MYGO_PLUGINS``, loaded when a method is first resolved, not at import; or
@@ -30,7 +30,7 @@ from .base import (
 from .sequential import SequentialLearner
 
 #: the method modules, imported (so registered) in the order the CLI, the errors and the docs list methods
-MODULES = ("mygo", "consolidate", "internal", "finetune", "joint", "ewc", "lwf", "replay", "dgr", "dreams")
+MODULES = ("mygo", "consolidate", "internal", "finetune", "joint", "ewc", "lwf", "replay", "dgr", "agem", "dreams")
 for _module in MODULES:
     importlib.import_module(f".{_module}", __name__)
 

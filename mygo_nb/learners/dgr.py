@@ -1,4 +1,4 @@
-"""Deep generative replay, ``dgr`` (notebook 09; Shin et al., 2017).
+"""Deep generative replay, ``dgr`` (chapter 9; Shin et al., 2017).
 
 One generator for the whole stream (an unconditional VAE of the MyGO memories' size), trained on each task's
 data mixed with its own previous samples; the previous solver labels the replayed samples (hard labels).
@@ -35,6 +35,7 @@ class DGR(SequentialLearner):
         self.prev_gen: Generator | None = None
         self.prev_net: NeocortexNet | None = None
         self.last_task = -1  # the latest task the generator has learned
+        self._generator_batch: tuple[Tensor, Tensor | None] | None = None  # the batch's samples for the VAE
 
     def before_task(self, task: Task) -> None:
         if task.index:
@@ -69,6 +70,7 @@ class DGR(SequentialLearner):
         return x, torch.zeros_like(pred), pred
 
     def extra_loss(self, task: Task, xb: Any, feats: Tensor) -> Tensor | None:
+        """The replayed samples' loss (weight ``t``); keeps the batch, real and replayed, for `after_step`."""
         t, n = task.index, len(feats)
         real = self.net.embed(xb).detach() if isinstance(xb, tuple) else xb
         loss, weights = None, None
@@ -81,11 +83,17 @@ class DGR(SequentialLearner):
             weights = torch.ones(len(real) + n, device=real.device)
             weights[len(real):] = t
             real = torch.cat([real, xr])
+        self._generator_batch = real, weights  # text: embeddings taken before the solver's step
+        return loss
+
+    def after_step(self, task: Task, idx: Tensor) -> None:
+        """One generator step on the batch `extra_loss` kept (the solver's step does not touch the generator)."""
+        assert self._generator_batch is not None
+        (real, weights), self._generator_batch = self._generator_batch, None
         # pixels: a Bernoulli decoder, as in the public code of van de Ven et al. (far better dreams here than the
         # Gaussian one: 81 % against 50 % class-incremental at 500 batches a task); text embeddings: Gaussian
         vae_step(self.vae, self.opt_v, real, torch.zeros(len(real), dtype=torch.long, device=real.device),
                  self.ctx.rng, weights, bernoulli=self.bench.modality == "image")
-        return loss
 
     def after_task(self, task: Task) -> None:
         self.prev_gen = self.prev_net = None

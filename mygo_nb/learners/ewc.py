@@ -1,4 +1,4 @@
-"""Online elastic weight consolidation, ``ewc`` (notebook 09; Kirkpatrick et al., 2017; Schwarz et al., 2018).
+"""Online elastic weight consolidation, ``ewc`` (chapter 9; Kirkpatrick et al., 2017; Schwarz et al., 2018).
 
 After each task the diagonal Fisher information of the net's own predictive distribution is added to a
 running sum (online EWC with gamma = 1), and later tasks pay ``lam / 2 * sum F (theta - theta*)^2`` around the

@@ -1,4 +1,4 @@
-"""Sequential fine-tuning, the paper's baseline (notebook 06): the whole net learns each task in turn.
+"""Sequential fine-tuning, the paper's baseline (chapter 6): the whole net learns each task in turn.
 
 ``finetune`` is the reference code's: one shared head and one optimiser for the whole stream (in the task
 scenario too, so its task and domain runs are the same computation). ``finetune-multihead`` gives each task

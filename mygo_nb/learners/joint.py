@@ -1,4 +1,4 @@
-"""Joint training, the upper bound (notebook 06): every task's training data at once, in one stage."""
+"""Joint training, the upper bound (chapter 6): every task's training data at once, in one stage."""
 
 from __future__ import annotations
 

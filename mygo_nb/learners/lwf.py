@@ -1,4 +1,4 @@
-"""Learning without forgetting, ``lwf`` (notebook 09; Li & Hoiem, 2017).
+"""Learning without forgetting, ``lwf`` (chapter 9; Li & Hoiem, 2017).
 
 Before a task the net is frozen as a teacher; while the task is learned, the student's old outputs on the
 *new* inputs are distilled from it (temperature-softened KL).

@@ -1,4 +1,4 @@
-"""MyGO: the wake and sleep phases and the learner that alternates them (notebooks 04 and 05).
+"""MyGO: the wake and sleep phases and the learner that alternates them (chapters 4 and 5).
 
 *Wake* (`wake`): the extractor is frozen; a head learns the new task at ``lr_fast`` while the task's cGAN
 learns its data. Because nothing in the extractor learns, its outputs are computed once per task and every
@@ -40,7 +40,8 @@ from ..data import Benchmark, Task, TokenBags
 from ..errors import ConfigError, check_choice
 from .base import Learner, register
 
-__all__ = ["MyGO", "MyGOConfig", "SleepLog", "WakeLog", "paper_wake", "reference_wake", "sleep", "wake"]
+__all__ = ["MyGO", "MyGOConfig", "SleepLog", "WakeLog", "paper_wake", "reference_wake", "same_extractor", "sleep",
+           "wake"]
 
 
 @dataclass
@@ -103,9 +104,11 @@ def wake(
     return gan.memory(task.index), log
 
 
-def _same_extractor(a: NeocortexNet, b: NeocortexNet) -> bool:
+def same_extractor(a: NeocortexNet, b: NeocortexNet) -> bool:
+    """Whether ``a`` and ``b`` hold equal extractor weights, tensor for tensor."""
     pa, pb = extractor_parameters(a), extractor_parameters(b)
-    return len(pa) == len(pb) and all(torch.equal(x, y) for x, y in zip(pa, pb, strict=True))
+    same = len(pa) == len(pb)
+    return same and all(torch.equal(x, y) for x, y in zip(pa, pb, strict=True))
 
 
 def sleep(
@@ -125,7 +128,7 @@ def sleep(
         return SleepLog()
     opt = adam([p for p in student.parameters() if p.requires_grad], cfg.lr_slow)
     # a frozen student extractor equal to the teacher's gives the same features
-    shared = extractor_is_frozen(student) and _same_extractor(student, teacher)
+    shared = extractor_is_frozen(student) and same_extractor(student, teacher)
     choices = torch.randint(len(memories), (steps,), generator=host_rng).tolist()
 
     def distil(step: int) -> Tensor:

@@ -1,4 +1,4 @@
-"""Experience replay, storage-fair, ``replay`` (notebook 09).
+"""Experience replay, storage-fair, ``replay`` (chapter 9).
 
 After each task a class-balanced random sample of its raw training data is kept: as many bytes as that
 task's MyGO memory (a generator of the run's configuration) unless the config names a budget (variant

@@ -1,9 +1,11 @@
-"""Learners trained task by task with supervised epochs: fine-tuning and the baselines (notebooks 06 and 09).
+"""Learners trained task by task with supervised epochs: fine-tuning and the baselines (chapters 6 and 9).
 
 `train_supervised` is the plain supervised loop (`mygo_nb.core.loops.epoch_loop` with one optimiser step per
 batch on a method's loss). `SequentialLearner` runs it on each task with the run's scenario heads; a method
-adds what makes it a method through three hooks: `~SequentialLearner.before_task`,
-`~SequentialLearner.extra_loss` (a term added to every batch's loss) and `~SequentialLearner.after_task`.
+adds what makes it a method through its hooks: `~SequentialLearner.before_task`,
+`~SequentialLearner.extra_loss` (a term added to every batch's loss), `~SequentialLearner.after_backward` (the
+batch's gradients are in ``.grad``, before the step: gradient surgery), `~SequentialLearner.after_step` (after
+the optimiser's step: per-step bookkeeping) and `~SequentialLearner.after_task`.
 """
 
 from __future__ import annotations
@@ -26,9 +28,12 @@ __all__ = ["SequentialLearner", "train_supervised"]
 
 
 def train_supervised(net: NeocortexNet, opt: torch.optim.Optimizer, x: Inputs, y: Tensor,
-                     loss_fn: Callable[[Tensor, Any, Tensor], Tensor], ctx: RunContext, desc: str) -> dict[str, Any]:
+                     loss_fn: Callable[[Tensor, Any, Tensor], Tensor], ctx: RunContext, desc: str, *,
+                     after_backward: Callable[[Tensor], None] | None = None,
+                     after_step: Callable[[Tensor], None] | None = None) -> dict[str, Any]:
     """``wake_epochs`` shuffled epochs (or ``iters_per_task`` batches, when set) of ``opt`` steps on
-    ``loss_fn(idx, xb, feats)`` (the batch's indices, its inputs and their features). Returns the per-epoch
+    ``loss_fn(idx, xb, feats)`` (the batch's indices, its inputs and their features). ``after_backward(idx)``
+    runs between the backward pass and the step, ``after_step(idx)`` after the step. Returns the per-epoch
     mean losses, the seconds and the samples seen."""
     t0 = time.perf_counter()
     net.train()
@@ -38,7 +43,11 @@ def train_supervised(net: NeocortexNet, opt: torch.optim.Optimizer, x: Inputs, y
         xb = take(x, idx)
         loss = loss_fn(idx, xb, net.features(xb))
         loss.backward()
+        if after_backward is not None:
+            after_backward(idx)
         opt.step()
+        if after_step is not None:
+            after_step(idx)
         return loss.detach().reshape(1)
 
     cfg, n = ctx.cfg, len(y)
@@ -68,6 +77,15 @@ class SequentialLearner(Learner):
     def extra_loss(self, task: Task, xb: Any, feats: Tensor) -> Tensor | None:
         """A method's term added to the current task's loss on each batch (None: none)."""
         return None
+
+    def after_backward(self, task: Task, idx: Tensor) -> None:
+        """Called on each batch after the backward pass, before the optimiser's step: the gradients of the
+        batch's loss are in the parameters' ``.grad`` (None where a parameter got none), to be changed in place.
+        ``idx``: the batch's indices into ``task.train``."""
+
+    def after_step(self, task: Task, idx: Tensor) -> None:
+        """Called on each batch after the optimiser's step (``idx``: the batch's indices into
+        ``task.train``)."""
 
     def after_task(self, task: Task) -> None:
         """Called after training ``task``."""
@@ -134,7 +152,9 @@ class SequentialLearner(Learner):
             extra = self.extra_loss(task, xb, feats)
             return loss if extra is None else loss + extra
 
-        log = train_supervised(net, self.optimizer_for(task), task.train.x, y, loss_fn, ctx, ctx.desc(task, "train"))
+        log = train_supervised(net, self.optimizer_for(task), task.train.x, y, loss_fn, ctx, ctx.desc(task, "train"),
+                               after_backward=lambda idx: self.after_backward(task, idx),
+                               after_step=lambda idx: self.after_step(task, idx))
         t0 = time.perf_counter()
         self.after_task(task)
         return {"phases": {"train": {"seconds": log["seconds"], "samples": log["samples"]},

@@ -1,4 +1,4 @@
-"""Checkpoint a run after every task and resume it after a kill (introduced in notebook 06).
+"""Checkpoint a run after every task and resume it after a kill (introduced in chapter 6).
 
 After each stage of the stream, `Checkpointer.save` writes the run's full state into a folder:
 

@@ -1,4 +1,4 @@
-"""One call from options to a `RunResult`: what the CLI, the notebooks and the sweeps use (notebook 06)."""
+"""One call from options to a `RunResult`: what the CLI, the notebooks and the sweeps use (chapter 6)."""
 
 from __future__ import annotations
 

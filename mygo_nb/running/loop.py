@@ -1,4 +1,4 @@
-"""The stream loop: feed a learner its stages, evaluate every seen task after each one (notebook 06).
+"""The stream loop: feed a learner its stages, evaluate every seen task after each one (chapter 6).
 
 `run_stream` is the one loop every method runs through, using only the learner contract
 (`mygo_nb.learners.Learner`): `stages`, `learn`, `scenario`, `cache` and, for checkpoints, `state`.

@@ -1,4 +1,4 @@
-"""The numbers the MyGO paper reports, and side-by-side tables against ours (notebooks 06 and 07).
+"""The numbers the MyGO paper reports, and side-by-side tables against ours (chapters 6 and 7).
 
 Table 1 gives final per-task accuracies, Table 2 the average accuracy after each task (Split-MNIST).
 The paper's methods map to ours as: MyGO -> ``mygo/reference`` (what its public code runs), Fine-tuning

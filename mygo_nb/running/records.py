@@ -1,8 +1,8 @@
-"""Run records: a JSON-serialisable result of one run (introduced in notebook 06).
+"""Run records: a JSON-serialisable result of one run (introduced in chapter 6).
 
 A `RunResult` holds the configuration, data provenance, seed, device, per-phase timings, the accuracy
 matrix and its metrics, the sleep-loss traces, how far the extractor moved, library versions, and
-(since notebook 09) a per-task storage account: bytes of generators vs raw task data vs replay buffer.
+a per-task storage account (chapter 9): bytes of generators vs raw task data vs replay buffer.
 Records written before that field existed load with an empty ``storage``.
 Results are written atomically (a temporary file then a rename), so a killed run never leaves half a file.
 """
