@@ -136,9 +136,11 @@ def test_settings_group_runs_and_choose_the_best_candidate(tmp_path: Path) -> No
     assert chosen == {"ewc": "lam=1e+06", "mygo/internal": ""}
     assert tuned_grid(groups) == [{"method": "ewc", "options": {"lam": 1e6}}, {"method": "mygo/internal"}]
     md = search_markdown(groups)
-    assert "| ewc | class | paper | lam=1e+06 | **22.00 ± 4.24** | 2 | yes |" in md
-    assert "| ewc | class | paper | lam=10000 | 21.00 ± 1.41 | 2 |  |" in md
-    assert "| mygo/internal | class | paper | lr_slow=0.0001 | **95.00** | 1 | yes |" in md
+    assert md.startswith("Every candidate: class scenario, profile `paper`; the chosen one in bold.")
+    assert "| method | candidate | validation average (%) | n |" in md  # n differs between rows: kept
+    assert "| ewc | lam=1e+06 | **22.00 ± 4.24** | 2 |" in md
+    assert "| ewc | lam=10000 | 21.00 ± 1.41 | 2 |" in md
+    assert "| mygo/internal | lr_slow=0.0001 | **95.00** | 1 |" in md
     tuned = group_results([_record("ewc", None, s, a, eval_on="test", options={"lam": 1e6})
                            for s, a in ((0, 30.0), (1, 32.0))])
     defaults = group_results([_record("ewc", None, 0, 20.0, eval_on="test"),

@@ -61,21 +61,29 @@ def candidate_label(g: Group, knobs: dict[str, Any]) -> str:
 
 
 def search_markdown(groups: Sequence[Group]) -> str:
-    """The search: every candidate's validation accuracy, the chosen one in bold, per method."""
+    """The search: every candidate's validation accuracy, the chosen one in bold, per method. Columns that hold
+    one value for every row (scenario, profile, runs per candidate) are stated once above the table."""
     chosen = choose(groups)
     by_cell: dict[tuple[str, str, str, str], list[Group]] = {}
     for g in groups:
         if g.eval_on == "val":
             by_cell.setdefault(_cell(g), []).append(g)
-    lines = ["| method | scenario | profile | candidate | validation average (%) | n | chosen |",
-             "|---|---|---|---|---|---|---|"]
+    rows = []
     for k, gs in by_cell.items():
         knobs = _knobs(gs)
         for g in gs:
-            mark = "yes" if chosen[k] is g else ""
-            acc = f"**{_fmt(g)}**" if mark else _fmt(g)
-            lines.append(f"| {k[1]} | {k[2]} | {k[3]} | {candidate_label(g, knobs)} | {acc} | {len(g.runs)} | {mark} |")
-    return "\n".join(lines) + "\n"
+            acc = f"**{_fmt(g)}**" if chosen[k] is g else _fmt(g)
+            rows.append({"method": k[1], "scenario": k[2], "profile": k[3], "candidate": candidate_label(g, knobs),
+                         "validation average (%)": acc, "n": str(len(g.runs))})
+    constant = [c for c in ("scenario", "profile", "n") if rows and len({r[c] for r in rows}) == 1]
+    columns = [c for c in rows[0] if c not in constant] if rows else ["method", "candidate"]
+    said = {"scenario": "{} scenario", "profile": "profile `{}`",
+            "n": "one run per candidate" if rows and rows[0]["n"] == "1" else "{} runs per candidate"}
+    head = ("Every candidate: " + ", ".join(said[c].format(rows[0][c]) for c in constant)
+            + "; the chosen one in bold.\n\n") if constant else "The chosen candidate in bold.\n\n"
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(r[c] for c in columns) + " |" for r in rows]
+    return head + "\n".join(lines) + "\n"
 
 
 def tuned_grid(groups: Iterable[Group]) -> list[dict[str, Any]]:
