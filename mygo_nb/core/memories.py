@@ -49,7 +49,9 @@ __all__ = [
     "VAEEncoder",
     "VAEMemory",
     "VAETrainer",
+    "add_class_moments",
     "balanced_labels",
+    "class_factors",
     "dream_score",
     "dream_share",
     "factor_rank",
@@ -468,11 +470,34 @@ class FactorMemory(GenerativeMemory):
     kind: ClassVar[str] = "factor"
 
 
+def add_class_moments(n: Tensor, total: Tensor, outer: Tensor, x: Tensor,
+                      labels: Tensor) -> None:
+    """Add a batch of float32 rows ``x`` to per-class counts ``n``, sums ``total`` and
+    sums of outer products ``outer`` (float64, in place): products in float32, summed
+    in float64."""
+    n += torch.bincount(labels, minlength=len(n)).double()
+    total.index_add_(0, labels, x.double())
+    for j in labels.unique().tolist():
+        xj = x[labels == j]
+        outer[j] += xj.T @ xj
+
+
+def class_factors(n: Tensor, total: Tensor, outer: Tensor,
+                  rank: int) -> tuple[Tensor, Tensor, Tensor]:
+    """One class's mean, its ``rank`` leading principal directions scaled by their
+    standard deviations, and the standard deviation they leave per dimension, from
+    its count, sum and sum of outer products (probabilistic PCA's fit)."""
+    mean = total / n
+    cov = outer / n - torch.outer(mean, mean)
+    values, vectors = torch.linalg.eigh(cov)  # ascending
+    top = values.flip(0)[:rank].clamp_min(0)
+    factors = vectors.flip(1)[:, :rank] * top.sqrt()
+    left = (cov.diagonal() - factors.pow(2).sum(1)).clamp_min(0)
+    return mean, factors, left.sqrt()
+
+
 class FactorTrainer(MemoryTrainer):
-    """A factor memory: each step adds a batch to per-class running moments (count,
-    sum, sum of outer products, in float64); `memory` keeps each class's mean, its
-    ``cfg.z_dim`` leading principal directions scaled by their standard deviations,
-    and the variance they leave, per dimension."""
+    """A factor memory: per-class moments (float64); `memory` fits `class_factors`."""
 
     kind = "factor"
     loss_names = ("spread", "mean_shift")
@@ -492,19 +517,13 @@ class FactorTrainer(MemoryTrainer):
         """Add a batch; returns its mean squared distance to its class means, and
         how far (squared, averaged over classes) the class means moved."""
         x32 = real.detach().flatten(1).float()
-        x = x32.double()
-        before = self.sum / self.n.clamp_min(1)[:, None]
-        self.n += torch.bincount(labels, minlength=len(self.n)).double()
-        self.sum.index_add_(0, labels, x)
-        for j in labels.unique().tolist():
-            xj = x32[labels == j]
-            self.outer[j] += xj.T @ xj  # products in float32, summed in float64
+        x, before = x32.double(), self.sum / self.n.clamp_min(1)[:, None]
+        add_class_moments(self.n, self.sum, self.outer, x32, labels)
         self.bounds = torch.stack([torch.minimum(self.bounds[0], x.min()),
                                    torch.maximum(self.bounds[1], x.max())])
         after = self.sum / self.n.clamp_min(1)[:, None]
-        spread = (x - after[labels]).pow(2).sum(1).mean()
         shift = (after - before).pow(2).sum(1).mean()
-        return spread.float(), shift.float()
+        return (x - after[labels]).pow(2).sum(1).mean().float(), shift.float()
 
     def memory(self, task: int) -> GenerativeMemory:
         if bool((self.n == 0).any()):
@@ -512,13 +531,8 @@ class FactorTrainer(MemoryTrainer):
         g = FactorGenerator(len(self.n), self.shape, self.rank).to(self.n.device)
         with torch.no_grad():
             for j, n in enumerate(self.n):
-                mean = self.sum[j] / n
-                cov = self.outer[j] / n - torch.outer(mean, mean)
-                values, vectors = torch.linalg.eigh(cov)  # ascending
-                top = values.flip(0)[: self.rank].clamp_min(0)
-                factors = vectors.flip(1)[:, : self.rank] * top.sqrt()
-                left = (cov.diagonal() - factors.pow(2).sum(1)).clamp_min(0)
-                g.mean[j], g.factors[j], g.noise[j] = mean, factors, left.sqrt()
+                fit = class_factors(n, self.sum[j], self.outer[j], self.rank)
+                g.mean[j], g.factors[j], g.noise[j] = fit
             g.bounds.copy_(self.bounds)
         return FactorMemory(task, g.eval())  # type: ignore[arg-type]
 

@@ -1,4 +1,4 @@
-"""MyGO with internal replay: memories that dream the extractor's features, not pixels (chapter 10).
+"""MyGO with internal replay: memories that dream the extractor's features, not pixels (chapter 11).
 
 In the reference code the extractor never learns. `Internal` makes that a design: the extractor's
 *lower* layers (the convolutions, up to the flatten; all of ``embed`` for text) learn in the first wake
@@ -41,8 +41,8 @@ from .consolidate import (
     shared_head_sleep,
 )
 
-__all__ = ["Internal", "InternalConfig", "internal_sleep", "lower_cut", "lower_features", "lower_wake",
-           "upper_view"]
+__all__ = ["Internal", "InternalConfig", "equal_shares", "internal_sleep", "lower_cut", "lower_features",
+           "lower_wake", "upper_view"]
 
 LOWERS: tuple[str, ...] = ("wake", "random")
 
@@ -115,6 +115,21 @@ def lower_wake(net: NeocortexNet, task: Task, scenario: Scenario, cfg: TrainConf
             "samples": cfg.wake_epochs * len(data)}
 
 
+def equal_shares(
+    memories: list[GenerativeMemory], batch_size: int, scenario: Scenario,
+    device: torch.device,
+) -> tuple[list[tuple[GenerativeMemory, int]], list[Tensor], Tensor]:
+    """A sleep batch's equal share of every memory's dreams: (memory, count) pairs, each
+    share's class-balanced labels, and the scenario's targets for the whole batch."""
+    k = len(memories)
+    counts = [batch_size // k + (i < batch_size % k) for i in range(k)]
+    pairs = list(zip(memories, counts, strict=True))
+    labels = [balanced_labels(n, m.n_classes, device) for m, n in pairs]
+    targets = torch.cat([scenario.target(m.task, y)
+                         for (m, _), y in zip(pairs, labels, strict=True)])
+    return pairs, labels, targets
+
+
 def internal_sleep(
     student: NeocortexNet, teachers: dict[int, NeocortexNet], known: dict[int, slice],
     memories: list[GenerativeMemory], cfg: TrainConfig, options: InternalConfig,
@@ -141,12 +156,8 @@ def internal_sleep(
     student.requires_grad_(True)
     student.train()
     opt = adam(student.parameters(), cfg.lr_slow)
-    k, device = len(memories), next(student.parameters()).device
-    counts = [cfg.batch_size // k + (i < cfg.batch_size % k) for i in range(k)]
-    pairs = list(zip(memories, counts, strict=True))
-    labels = [balanced_labels(n, m.n_classes, device) for m, n in pairs]
-    targets = torch.cat([scenario.target(m.task, y)
-                         for (m, _), y in zip(pairs, labels, strict=True)])
+    device = next(student.parameters()).device
+    pairs, labels, targets = equal_shares(memories, cfg.batch_size, scenario, device)
     n_active = scenario.n_active(stage, stage)
 
     def dream_step(_step: int) -> Tensor:
@@ -157,7 +168,7 @@ def internal_sleep(
 
     losses = sleep_loop(opt, cfg.sleep_steps, dream_step, progress=progress, desc=desc)
     # every step dreams of every task
-    return log.finish(losses, [-1] * len(losses), t0, sum(counts))
+    return log.finish(losses, [-1] * len(losses), t0, sum(n for _, n in pairs))
 
 
 @register("mygo", config=InternalConfig, variants={"internal": InternalConfig()}, scenarios=("domain", "class"))
