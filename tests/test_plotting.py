@@ -366,7 +366,7 @@ def test_accuracy_heatmaps_wrap_into_a_grid(runs: dict[str, RunResult]) -> None:
 
 @pytest.mark.parametrize("kind", ["scenario", "storage", "drift"])
 def test_legends_cover_no_bar_and_no_dot(kind: str, runs: dict[str, RunResult]) -> None:
-    """Chapter 9's Figure 4 had its legend over the first method's (dgr's) bars; no legend covers a bar or a dot."""
+    """Chapter 10's accuracy figure once had its legend over dgr's bars; no legend covers a bar or a dot."""
     g = np.random.default_rng(0)
     methods = ["dgr", "ewc", "finetune", "joint", "lwf", "mygo/consolidate-vae", "replay"]
     if kind == "scenario":

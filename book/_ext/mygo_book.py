@@ -201,7 +201,9 @@ def chapter_rows(root: Path) -> list[tuple[str, str, str, str]]:
         nb = nbformat.read(path, as_version=4)
         seconds = format_seconds(execution_seconds(nb))
         cpu, gpu = ("—", seconds) if ran_on_gpu(nb) else (seconds, "—")
-        rows.append((f"{{doc}}`/{entry}`", default_size(nb), cpu, gpu))
+        title = nb.cells[0].source.splitlines()[0].lstrip("# ").strip()
+        number = int(Path(entry).name[:2])  # the chapter's number, as the numbered TOC shows it
+        rows.append((f"{{doc}}`{number} · {title} </{entry}>`", default_size(nb), cpu, gpu))
     return rows
 
 

@@ -333,7 +333,7 @@ def method_bars(table: Mapping[str, Sequence[float]], ylabel: str = "average acc
 def paired_dots(rows: Mapping[str, Sequence[tuple[float, float]]], sides: tuple[str, str] = ("ours", "theirs"),
                 ylabel: str = "average accuracy (%)", title: str = "") -> Figure:
     """Two implementations of each method, seed by seed: per row one dot per seed and side (side by side), joined
-    by a grey line within a seed, and each side's mean as a bar (chapter 11: ours beside their public code)."""
+    by a grey line within a seed, and each side's mean as a bar (chapter 12: ours beside their public code)."""
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 3.8), layout="constrained")
     colors = ("#1f77b4", "#ff7f0e")
     for i, pairs in enumerate(rows.values()):
@@ -358,7 +358,7 @@ def paired_dots(rows: Mapping[str, Sequence[tuple[float, float]]], sides: tuple[
 def scenario_bars(table: Mapping[str, Mapping[str, Sequence[float]]],
                   scenarios: Sequence[str] = ("task", "domain", "class"), title: str = "") -> Figure:
     """Methods × scenarios: per method a group of bars (one per scenario it ran in), mean over seeds with
-    the seeds as dots; ``table[method][scenario]`` holds the per-seed average accuracies (chapter 9)."""
+    the seeds as dots; ``table[method][scenario]`` holds the per-seed average accuracies (chapter 10)."""
     colors = {"task": "#1f77b4", "domain": "#ff7f0e", "class": "#2ca02c"}
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 4.0), layout="constrained")
     width = 0.8 / len(scenarios)
@@ -386,7 +386,7 @@ def scenario_bars(table: Mapping[str, Mapping[str, Sequence[float]]],
 
 
 def _legend_above(ax: Axes, **kwargs: object) -> None:
-    """The axes' legend in one row above its top right corner, where it covers no bar (chapter 9)."""
+    """The axes' legend in one row above its top right corner, where it covers no bar (chapters 9 and 10)."""
     handles, labels = ax.get_legend_handles_labels()
     keep = dict(zip(labels, handles, strict=True))  # one entry per label
     ax.legend(keep.values(), keep.keys(), loc="lower right", bbox_to_anchor=(1, 1), ncol=len(keep), frameon=False,
@@ -396,7 +396,7 @@ def _legend_above(ax: Axes, **kwargs: object) -> None:
 def storage_bars(storage: Mapping[str, Mapping[str, float]], title: str = "") -> Figure:
     """Bytes stored per task (log scale) by each method: generator, replay buffer, and the task's raw data
     for reference; ``storage[method][kind]`` in bytes, kinds ``generator``, ``replay buffer``, ``raw data``
-    (chapter 9)."""
+    (chapter 10)."""
     kinds = ("generator", "replay buffer", "raw data")
     colors = {"generator": "#9467bd", "replay buffer": "#8c564b", "raw data": "#bbbbbb"}
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 3.8), layout="constrained")
