@@ -1,4 +1,4 @@
-"""Class-incremental probes of the consolidating sleep and of internal replay: one change at a time (chapters 10, 11).
+"""Class-incremental probes of the consolidating sleep and of internal replay: one change at a time (chapters 11, 12).
 
 Usage (from the repository root, with the project's venv):
 

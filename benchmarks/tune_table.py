@@ -21,7 +21,7 @@ from mygo_nb.reproduce.tuning import search_markdown, tuned_grid, tuned_markdown
 
 PRESET = Path(__file__).resolve().parent.parent / "mygo_nb" / "reproduce" / "presets" / "tuned.json"
 DESCRIPTION = (
-    "The tuned-baseline table (chapter 12): each continual learner of preset tune-search with the candidate it "
+    "The tuned-baseline table (chapter 13): each continual learner of preset tune-search with the candidate it "
     "chose on the validation split (benchmarks/tune_table.py writes this grid from the search's records), "
     "class-incremental Split-MNIST, paper profile, 5 seeds, on the test split. A method whose best candidate is "
     "its default runs exactly as in the beyond sweep: pass --reuse results/beyond/sweep to copy those runs.")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate the four tables of issue 14 in chapters 9-12 (run from the repository root, after results/beyond.sh):
+# Regenerate the tables of the memory recipes, the peer protocols, the tuning and class-incremental learning without stored data (chapters 10-13; run from the repository root, after results/beyond.sh):
 #   the memory-recipe table    <- preset dreams                      (results/beyond/dreams/summary.md)
 #   the peer-protocol tables   <- presets vandeven, vandeven-task + their code's logs
 #                                 (results/beyond/peer_protocol.md, peer_protocol_task.md)

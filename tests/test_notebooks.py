@@ -33,8 +33,8 @@ def test_notebooks_are_numbered_and_parameterised() -> None:
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# "), path.name
         assert "parameters" in code[0].metadata.get("tags", []), f"{path.name}: first code cell is not 'parameters'"
-        # chapters run at the paper's size by default; chapter 13 (a method of one's own) at the quick size
-        default = "quick" if path.name.startswith("13_") else "paper"
+        # chapters run at the paper's size by default; chapter 14 (a method of one's own) at the quick size
+        default = "quick" if path.name.startswith("14_") else "paper"
         assert f'os.environ.get("MYGO_PROFILE", "{default}")' in code[0].source, path.name
         assert nb.metadata["kernelspec"]["name"] == "python3", path.name
         text = "\n".join(c.source for c in nb.cells)

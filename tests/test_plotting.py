@@ -94,6 +94,20 @@ def test_dream_grid_shape_and_determinism(memories: list[GenerativeMemory]) -> N
     assert not np.array_equal(first[0], np.asarray(_images(c)[0].images[0].get_array()))
 
 
+def test_dream_grids_set_kinds_side_by_side_with_the_same_dreams_as_dream_grid(
+        memories: list[GenerativeMemory]) -> None:
+    names = [("a", "b"), ("c", "d")]
+    fig = plotting.dream_grids({"one": memories, "two": memories}, names, per_class=3, seed=3)
+    axes = [ax for ax in fig.get_axes() if ax.images]
+    assert len(axes) == 2 * 4 * 3
+    single = [np.asarray(ax.images[0].get_array()) for ax in _images(plotting.dream_grid(memories, names,
+                                                                                           per_class=3, seed=3))]
+    assert all(np.array_equal(a, np.asarray(ax.images[0].get_array())) for a, ax in zip(single, axes, strict=False))
+    labelled = [ax.get_ylabel() for ax in axes if ax.get_ylabel()]
+    assert labelled == ["memory 1: a", "memory 1: b", "memory 2: c", "memory 2: d"]  # once, on the left panel
+    plt.close("all")
+
+
 def test_embedding_projection_plots_every_point() -> None:
     g = torch.Generator().manual_seed(0)
     real, dreams = torch.randn(40, 16, generator=g), torch.randn(30, 16, generator=g)
@@ -268,6 +282,8 @@ def _figures(tiny_bench: Benchmark, memories: list[GenerativeMemory], runs: dict
         "task_samples": lambda: plotting.task_samples(tiny_bench, per_class=8),
         "class_counts": lambda: plotting.class_counts(tiny_bench),
         "dream_grid": lambda: plotting.dream_grid(memories, [("a", "b"), ("c", "d")], per_class=12),
+        "dream_grids": lambda: plotting.dream_grids({"a": memories, "b": memories, "c": memories},
+                                                    [("a", "b"), ("c", "d")], per_class=4),
         "embedding_projection": lambda: plotting.embedding_projection(
             torch.randn(40, 16, generator=g), torch.arange(40) % 2, torch.randn(30, 16, generator=g),
             torch.arange(30) % 2, ["World", "Sports"], "real vs dreamed embeddings"),
@@ -288,7 +304,8 @@ def _figures(tiny_bench: Benchmark, memories: list[GenerativeMemory], runs: dict
     }
 
 
-FIGURES = ["task_samples", "class_counts", "dream_grid", "embedding_projection", "wake_curves", "sleep_loss_traces",
+FIGURES = ["task_samples", "class_counts", "dream_grid", "dream_grids", "embedding_projection", "wake_curves",
+           "sleep_loss_traces",
            "drift_bars", "accuracy_heatmaps", "average_accuracy_curves", "method_bars", "scenario_bars",
            "storage_bars", "system_diagram", "sleep_state_figure", "dream_state_figure"]
 
@@ -366,7 +383,7 @@ def test_accuracy_heatmaps_wrap_into_a_grid(runs: dict[str, RunResult]) -> None:
 
 @pytest.mark.parametrize("kind", ["scenario", "storage", "drift"])
 def test_legends_cover_no_bar_and_no_dot(kind: str, runs: dict[str, RunResult]) -> None:
-    """Chapter 10's accuracy figure once had its legend over dgr's bars; no legend covers a bar or a dot."""
+    """Chapter 11's accuracy figure once had its legend over dgr's bars; no legend covers a bar or a dot."""
     g = np.random.default_rng(0)
     methods = ["dgr", "ewc", "finetune", "joint", "lwf", "mygo/consolidate-vae", "replay"]
     if kind == "scenario":

@@ -25,11 +25,12 @@ PIECES = {
     "04_wake": ["mygo_nb.core.loops.epoch_loop", "mygo_nb.learners.mygo.wake"],
     "05_sleep": ["mygo_nb.core.loops.sleep_loop", "mygo_nb.learners.mygo.sleep",
                  "mygo_nb.learners.mygo.reference_wake", "mygo_nb.learners.mygo.paper_wake"],
-    "09_beyond_the_paper": ["mygo_nb.learners.consolidate.consolidating_sleep",
-                            "mygo_nb.core.memories.ConditionalVAE", "mygo_nb.core.memories.vae_step"],
-    "11_internal_replay": ["mygo_nb.core.memories.FactorTrainer", "mygo_nb.learners.internal.upper_view",
+    "09_beyond_the_paper": ["mygo_nb.learners.consolidate.consolidating_sleep"],
+    "10_better_memories": ["mygo_nb.core.memories.VAEEncoder", "mygo_nb.core.memories.ConditionalVAE",
+                           "mygo_nb.core.memories.vae_step"],
+    "12_internal_replay": ["mygo_nb.core.memories.FactorTrainer", "mygo_nb.learners.internal.upper_view",
                            "mygo_nb.learners.internal.internal_sleep"],
-    "12_baselines_held_to_their_papers": ["mygo_nb.core.net.make_mlp_net", "mygo_nb.data.mnist.vandeven_split",
+    "13_baselines_held_to_their_papers": ["mygo_nb.core.net.make_mlp_net", "mygo_nb.data.mnist.vandeven_split",
                                           "mygo_nb.data.splits.validation_split"],
 }
 ALL = sorted(NOTEBOOKS.glob("*.ipynb"))

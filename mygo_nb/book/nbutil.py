@@ -68,7 +68,7 @@ def _find_local(records_dir: str | os.PathLike[str] | None, key: tuple[Any, ...]
 
 
 def records_note(records_dir: str | os.PathLike[str] | None) -> str:
-    """One line for a notebook that reuses saved run records (chapters 5-12): where they come from, or that
+    """One line for a notebook that reuses saved run records (chapters 5-13): where they come from, or that
     there are none here (on Colab, or next to an installed wheel, the repository's ``results/`` folder is
     absent; `run_or_load` then fetches the published records, `mygo_nb.book.remote`, and trains the others)."""
     if records_dir is None:

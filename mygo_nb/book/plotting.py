@@ -32,6 +32,7 @@ __all__ = [
     "average_accuracy_curves",
     "class_counts",
     "dream_grid",
+    "dream_grids",
     "drift_bars",
     "embedding_projection",
     "image_grid",
@@ -141,6 +142,36 @@ def dream_grid(memories: Sequence[GenerativeMemory], class_names: Sequence[Seque
             rows.append(x.cpu())
             labels.append(f"memory {mem.task + 1}: {name}")
     return image_grid(torch.stack(rows), labels, title)
+
+
+def dream_grids(memories: Mapping[str, Sequence[GenerativeMemory]], class_names: Sequence[Sequence[str]],
+                per_class: int = 4, seed: int = 0) -> Figure:
+    """Several memory kinds side by side: per kind a panel of ``per_class`` dreams of every class of every
+    memory, one row per class, the rows labelled once on the left (chapter 10)."""
+    kinds = list(memories)
+    rows = sum(len(names) for names in class_names)
+    cell = (PAGE_WIDTH_IN - 1.1) / (len(kinds) * per_class + 0.3 * (len(kinds) - 1))
+    fig = plt.figure(figsize=(PAGE_WIDTH_IN, cell * rows + 0.45), layout="constrained")
+    panels = fig.subfigures(1, len(kinds), wspace=0.02)
+    for k, (kind, panel) in enumerate(zip(kinds, np.atleast_1d(panels), strict=True)):
+        axes = panel.subplots(rows, per_class, squeeze=False, gridspec_kw={"wspace": 0.05, "hspace": 0.05})
+        r = 0
+        for mem, names in zip(memories[kind], class_names, strict=True):
+            device = next(mem.generator.parameters()).device
+            g = torch.Generator(device=device).manual_seed(seed)
+            for c, name in enumerate(names):
+                x, _ = mem.dream(per_class, g, torch.full((per_class,), c, device=device, dtype=torch.long))
+                for j in range(per_class):
+                    ax = axes[r][j]
+                    ax.imshow(_to_img(x[j].cpu()), cmap="gray_r", vmin=0, vmax=1)
+                    ax.set_xticks([])
+                    ax.set_yticks([])
+                if k == 0:
+                    axes[r][0].set_ylabel(f"memory {mem.task + 1}: {name}", rotation=0, ha="right", va="center",
+                                          fontsize=SMALL)
+                r += 1
+        panel.suptitle(kind, fontsize=10)
+    return fig
 
 
 def embedding_projection(real: torch.Tensor, real_y: torch.Tensor, dreams: torch.Tensor, dream_y: torch.Tensor,
@@ -333,7 +364,7 @@ def method_bars(table: Mapping[str, Sequence[float]], ylabel: str = "average acc
 def paired_dots(rows: Mapping[str, Sequence[tuple[float, float]]], sides: tuple[str, str] = ("ours", "theirs"),
                 ylabel: str = "average accuracy (%)", title: str = "") -> Figure:
     """Two implementations of each method, seed by seed: per row one dot per seed and side (side by side), joined
-    by a grey line within a seed, and each side's mean as a bar (chapter 12: ours beside their public code)."""
+    by a grey line within a seed, and each side's mean as a bar (chapter 13: ours beside their public code)."""
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 3.8), layout="constrained")
     colors = ("#1f77b4", "#ff7f0e")
     for i, pairs in enumerate(rows.values()):
@@ -358,7 +389,7 @@ def paired_dots(rows: Mapping[str, Sequence[tuple[float, float]]], sides: tuple[
 def scenario_bars(table: Mapping[str, Mapping[str, Sequence[float]]],
                   scenarios: Sequence[str] = ("task", "domain", "class"), title: str = "") -> Figure:
     """Methods × scenarios: per method a group of bars (one per scenario it ran in), mean over seeds with
-    the seeds as dots; ``table[method][scenario]`` holds the per-seed average accuracies (chapter 10)."""
+    the seeds as dots; ``table[method][scenario]`` holds the per-seed average accuracies (chapter 11)."""
     colors = {"task": "#1f77b4", "domain": "#ff7f0e", "class": "#2ca02c"}
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 4.0), layout="constrained")
     width = 0.8 / len(scenarios)
@@ -386,7 +417,7 @@ def scenario_bars(table: Mapping[str, Mapping[str, Sequence[float]]],
 
 
 def _legend_above(ax: Axes, **kwargs: object) -> None:
-    """The axes' legend in one row above its top right corner, where it covers no bar (chapters 9 and 10)."""
+    """The axes' legend in one row above its top right corner, where it covers no bar (chapters 9 and 11)."""
     handles, labels = ax.get_legend_handles_labels()
     keep = dict(zip(labels, handles, strict=True))  # one entry per label
     ax.legend(keep.values(), keep.keys(), loc="lower right", bbox_to_anchor=(1, 1), ncol=len(keep), frameon=False,
@@ -396,7 +427,7 @@ def _legend_above(ax: Axes, **kwargs: object) -> None:
 def storage_bars(storage: Mapping[str, Mapping[str, float]], title: str = "") -> Figure:
     """Bytes stored per task (log scale) by each method: generator, replay buffer, and the task's raw data
     for reference; ``storage[method][kind]`` in bytes, kinds ``generator``, ``replay buffer``, ``raw data``
-    (chapter 10)."""
+    (chapter 11)."""
     kinds = ("generator", "replay buffer", "raw data")
     colors = {"generator": "#9467bd", "replay buffer": "#8c564b", "raw data": "#bbbbbb"}
     fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 3.8), layout="constrained")

@@ -1,6 +1,6 @@
 """Generative memories: one conditional GAN per task, dreaming in the net's dream space (chapter 3).
 
-Chapter 9 (beyond the paper) measures how good dreams are (`fit_memory`, `dream_score`) and adds a
+Chapter 10 (better memories) measures how good dreams are (`fit_memory`, `dream_score`) and adds a
 conditional VAE (`ConditionalVAE`, `vae_step`, `VAEMemory`) of the
 same size class: its decoder is a `Generator` with the same layers, so it dreams the same way and costs
 the same bytes; the encoder is discarded after the wake like the discriminator.
@@ -435,7 +435,7 @@ class VAETrainer(MemoryTrainer):
 
 
 # --------------------------------------------------------------------------------------------------
-# Factor memories: a Gaussian per class, fitted from running moments (notebook 10)
+# Factor memories: a Gaussian per class, fitted from running moments (chapter 12)
 # --------------------------------------------------------------------------------------------------
 class FactorGenerator(nn.Module):
     """``G(z, c)`` of a factor memory: class ``c``'s mean, plus ``rank`` factors times

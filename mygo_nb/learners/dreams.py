@@ -1,4 +1,4 @@
-"""Learning from dreams alone, ``dreams`` (chapter 9 §3): what a memory recipe's dreams are worth.
+"""Learning from dreams alone, ``dreams`` (chapter 10 §2): what a memory recipe's dreams are worth.
 
 Each task's generative memory learns the task at the wake's budget (`~mygo_nb.core.memories.fit_memory`), then
 a fresh Neocortex Net learns every task from the memories' dreams alone (`~mygo_nb.core.memories.learn_from_dreams`:
@@ -23,7 +23,7 @@ from .base import Learner, register
 
 __all__ = ["DREAM_RECIPES", "Dreams", "DreamsConfig"]
 
-#: the memory recipes ``dreams`` has a variant for: the paper's cGAN, the GAN recipes of §3 and the VAE
+#: the memory recipes ``dreams`` has a variant for: the paper's cGAN, the GAN recipes of chapter 10 §2 and the VAE
 DREAM_RECIPES: tuple[str, ...] = ("gan", "gan-dcgan", "gan-sn", "gan-proj", "vae")
 
 

@@ -1,4 +1,4 @@
-"""MyGO with internal replay: memories that dream the extractor's features, not pixels (chapter 11).
+"""MyGO with internal replay: memories that dream the extractor's features, not pixels (chapter 12).
 
 In the reference code the extractor never learns. `Internal` makes that a design: the extractor's
 *lower* layers (the convolutions, up to the flatten; all of ``embed`` for text) learn in the first wake

@@ -1,4 +1,4 @@
-"""Tuning on a validation split (chapter 12): choose each method's candidate from a search sweep, write the
+"""Tuning on a validation split (chapter 13): choose each method's candidate from a search sweep, write the
 tuned preset's grid, and set the search and the tuned results out as tables.
 
 The search (preset ``tune-search``) runs a few candidate values of one knob per method with ``eval_on="val"``:

@@ -2,7 +2,7 @@
 
 A `RunResult` holds the configuration, data provenance, seed, device, per-phase timings, the accuracy
 matrix and its metrics, the sleep-loss traces, how far the extractor moved, library versions, and
-a per-task storage account (chapter 10): bytes of generators vs raw task data vs replay buffer.
+a per-task storage account (chapter 11): bytes of generators vs raw task data vs replay buffer.
 Records written before that field existed load with an empty ``storage``.
 Results are written atomically (a temporary file then a rename), so a killed run never leaves half a file.
 """
