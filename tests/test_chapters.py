@@ -138,3 +138,17 @@ def test_a_saved_slider_counts_as_a_control() -> None:
         "a" * 32: {"model_name": "VBoxModel", "state": {"children": ["IPY_MODEL_" + "b" * 32]}},
         "b" * 32: {"model_name": "IntSliderModel", "state": {}}}}}
     assert _controls_on_the_page(nb) == ["IntSliderModel"]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_saved_widgets_refer_only_to_saved_models(path: Path) -> None:
+    """Every widget view of an output and every model a saved model names is in the saved state (the embed
+    bundle logs 'widget model not found' otherwise)."""
+    nb = nbformat.read(path, as_version=4)
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    views = [o["data"]["application/vnd.jupyter.widget-view+json"]["model_id"] for c in nb.cells
+             if c.cell_type == "code" for o in c.get("outputs", [])
+             if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    named = [m for v in state.values() for m in re.findall(r"IPY_MODEL_([0-9a-f]{32})", str(v.get("state", {})))]
+    missing = sorted({m for m in views + named if m not in state})
+    assert not missing, f"{path.name}: widget models missing from the saved state: {missing[:5]}"
