@@ -46,7 +46,7 @@ def method_label(method: str, variant: str | None) -> str:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Budgets, learning rates and net sizes shared by all methods. Defaults = the paper's protocol.
+    """Budgets, learning rates and net sizes shared by all methods. Defaults = the paper's budgets.
 
     ``iters_per_task``: 0 trains each task for ``wake_epochs`` passes over its data; more trains the
     supervised methods (fine-tuning and the baselines) for that many batches per task instead.

@@ -105,7 +105,7 @@ class Group:
 
     @property
     def paper(self) -> str | None:
-        """The paper's name for this method, in the task scenario only (the paper's protocol), else None."""
+        """The paper's name for this method, in the task scenario only (the paper's scenario), else None."""
         return _paper_name(self.method, self.variant) if self.scenario == "task" else None
 
     @property
