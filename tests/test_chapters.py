@@ -105,12 +105,21 @@ def test_the_checks_catch_a_chapter_without_them() -> None:
 CONTROLS = re.compile(r"(Dropdown|Slider|Play|Button|Text|Checkbox|Select|Toggle|Picker|Combobox|RadioButtons)Model$")
 
 
+def _widget_state(nb: nbformat.NotebookNode) -> dict[str, dict]:
+    """The notebook's saved widget models, by model id."""
+    return nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+
+
+def _widget_views(nb: nbformat.NotebookNode) -> list[str]:
+    """The model ids of the widget views in the notebook's outputs."""
+    return [o["data"]["application/vnd.jupyter.widget-view+json"]["model_id"] for c in nb.cells
+            if c.cell_type == "code" for o in c.get("outputs", [])
+            if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+
+
 def _controls_on_the_page(nb: nbformat.NotebookNode) -> list[str]:
-    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
-    shown = [o["data"]["application/vnd.jupyter.widget-view+json"]["model_id"] for c in nb.cells
-             if c.cell_type == "code" for o in c.get("outputs", [])
-             if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
-    found, todo, seen = [], list(shown), set()
+    state = _widget_state(nb)
+    found, todo, seen = [], _widget_views(nb), set()
     while todo:
         m = todo.pop()
         if m in seen or m not in state:
@@ -145,10 +154,7 @@ def test_saved_widgets_refer_only_to_saved_models(path: Path) -> None:
     """Every widget view of an output and every model a saved model names is in the saved state (the embed
     bundle logs 'widget model not found' otherwise)."""
     nb = nbformat.read(path, as_version=4)
-    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
-    views = [o["data"]["application/vnd.jupyter.widget-view+json"]["model_id"] for c in nb.cells
-             if c.cell_type == "code" for o in c.get("outputs", [])
-             if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    state, views = _widget_state(nb), _widget_views(nb)
     named = [m for v in state.values() for m in re.findall(r"IPY_MODEL_([0-9a-f]{32})", str(v.get("state", {})))]
     missing = sorted({m for m in views + named if m not in state})
     assert not missing, f"{path.name}: widget models missing from the saved state: {missing[:5]}"

@@ -11,7 +11,7 @@ from ..config import Profile
 from ..data import Benchmark
 from ..running.experiment import run
 from ..running.records import RunResult
-from .remote import MANIFEST, find_remote, record_fields, record_key, records_url, run_key
+from .remote import MANIFEST, find_remote, record_fields, record_files, record_key, records_url, run_key
 
 __all__ = ["find_record", "records_note", "run_or_load", "show_path"]
 
@@ -53,10 +53,7 @@ def _find_local(records_dir: str | os.PathLike[str] | None, key: tuple[Any, ...]
                 by_config: bool) -> tuple[RunResult, Path] | None:
     if records_dir is None or not Path(records_dir).is_dir():
         return None
-    root = Path(records_dir)
-    for path in sorted(root.rglob("*.json")):
-        if any(part.startswith(".") for part in path.relative_to(root).parts[:-1]):
-            continue  # a sweep's in-flight state (.checkpoints/, .attempts/), never a record
+    for path in record_files(Path(records_dir)):
         try:
             r = RunResult.load(path)
             same = record_key(record_fields(r), by_config) == key

@@ -133,15 +133,22 @@ def class_counts(bench: Benchmark) -> Figure:
 def dream_grid(memories: Sequence[GenerativeMemory], class_names: Sequence[Sequence[str]], per_class: int = 8,
                seed: int = 0, title: str = "dreams") -> Figure:
     """``per_class`` image dreams of every class of every memory, one row per class (chapter 3)."""
-    rows, labels = [], []
+    rows = _class_rows(memories, class_names, per_class, seed)
+    return image_grid(torch.stack([x for _, x in rows]), [label for label, _ in rows], title)
+
+
+def _class_rows(memories: Sequence[GenerativeMemory], class_names: Sequence[Sequence[str]], per_class: int,
+                seed: int) -> list[tuple[str, torch.Tensor]]:
+    """(``"memory t: class"``, ``per_class`` dreams on the CPU) for every class of every memory, each memory's
+    dreams drawn from its own generator seeded with ``seed``."""
+    rows = []
     for mem, names in zip(memories, class_names, strict=True):
         device = next(mem.generator.parameters()).device
         g = torch.Generator(device=device).manual_seed(seed)
         for c, name in enumerate(names):
             x, _ = mem.dream(per_class, g, torch.full((per_class,), c, device=device, dtype=torch.long))
-            rows.append(x.cpu())
-            labels.append(f"memory {mem.task + 1}: {name}")
-    return image_grid(torch.stack(rows), labels, title)
+            rows.append((f"memory {mem.task + 1}: {name}", x.cpu()))
+    return rows
 
 
 def dream_grids(memories: Mapping[str, Sequence[GenerativeMemory]], class_names: Sequence[Sequence[str]],
@@ -155,21 +162,13 @@ def dream_grids(memories: Mapping[str, Sequence[GenerativeMemory]], class_names:
     panels = fig.subfigures(1, len(kinds), wspace=0.02)
     for k, (kind, panel) in enumerate(zip(kinds, np.atleast_1d(panels), strict=True)):
         axes = panel.subplots(rows, per_class, squeeze=False, gridspec_kw={"wspace": 0.05, "hspace": 0.05})
-        r = 0
-        for mem, names in zip(memories[kind], class_names, strict=True):
-            device = next(mem.generator.parameters()).device
-            g = torch.Generator(device=device).manual_seed(seed)
-            for c, name in enumerate(names):
-                x, _ = mem.dream(per_class, g, torch.full((per_class,), c, device=device, dtype=torch.long))
-                for j in range(per_class):
-                    ax = axes[r][j]
-                    ax.imshow(_to_img(x[j].cpu()), cmap="gray_r", vmin=0, vmax=1)
-                    ax.set_xticks([])
-                    ax.set_yticks([])
-                if k == 0:
-                    axes[r][0].set_ylabel(f"memory {mem.task + 1}: {name}", rotation=0, ha="right", va="center",
-                                          fontsize=SMALL)
-                r += 1
+        for r, (label, x) in enumerate(_class_rows(memories[kind], class_names, per_class, seed)):
+            for j in range(per_class):
+                axes[r][j].imshow(_to_img(x[j]), cmap="gray_r", vmin=0, vmax=1)
+                axes[r][j].set_xticks([])
+                axes[r][j].set_yticks([])
+            if k == 0:
+                axes[r][0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=SMALL)
         panel.suptitle(kind, fontsize=10)
     return fig
 

@@ -27,10 +27,10 @@ import platformdirs
 from ..config import Profile
 from ..data import Benchmark
 from ..learners.base import config_dict
-from ..running.records import RunResult, complete_profile
+from ..running.records import RunResult, atomic_write_text, complete_profile
 
 __all__ = ["MANIFEST", "RECORDS_URL", "RECORDS_URL_ENV", "build_manifest", "cache_dir", "find_remote", "forget",
-           "manifest_text", "record_fields", "record_key", "records_url", "run_key"]
+           "manifest_text", "record_fields", "record_files", "record_key", "records_url", "run_key"]
 
 # the raw files of repository.url at repository.branch in _config.yml, its results/ folder (tests/test_remote_records.py
 # checks that they agree)
@@ -92,7 +92,9 @@ def run_key(bench: Benchmark, method: str, variant: str | None, profile: Profile
 # ------------------------------------------------------------------------------------------- the manifest
 
 
-def _record_files(root: Path) -> list[Path]:
+def record_files(root: Path) -> list[Path]:
+    """The JSON files below ``root`` a record may be, in the order lookups read them: not the manifest, not a
+    sweep's in-flight state (``.checkpoints/``, ``.attempts/``)."""
     out = []
     for path in sorted(root.rglob("*.json")):
         if path.parent == root and path.name == MANIFEST:
@@ -109,7 +111,7 @@ def build_manifest(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
     written in the file (its profile not completed)."""
     root = Path(root)
     entries = []
-    for path in _record_files(root):
+    for path in record_files(root):
         raw = path.read_bytes()
         try:
             d = json.loads(raw)
@@ -165,16 +167,10 @@ def _parse_manifest(raw: bytes) -> list[dict[str, Any]]:
 
 
 def _save(path: Path, raw: bytes) -> None:
-    """Write ``raw`` to ``path`` through a temporary file and a rename; a cache that cannot be written (read-only,
-    full) only costs a later download."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_bytes(raw)
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+    """Keep ``raw`` (UTF-8 JSON, already parsed) at ``path`` (`atomic_write_text`); a cache that cannot be
+    written (read-only, full) only costs a later download."""
+    with contextlib.suppress(OSError):
+        atomic_write_text(path, raw.decode("utf-8"))
 
 
 def manifest(base: str) -> list[dict[str, Any]] | None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save_file
+from safetensors.torch import safe_open, save_file
 from torch import Tensor, nn
 
 from ..errors import StoreError
@@ -84,8 +84,8 @@ def read_safetensors(path: str | os.PathLike[str]) -> dict[str, Tensor]:
     """Load a ``.safetensors`` file on the CPU, each tensor in the layout (strides) it was written from;
     anything else (e.g. a pickle) is refused, never executed."""
     try:
-        tensors = load_file(str(path), device="cpu")
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (a safe_open handle has no __iter__)
             layouts = json.loads((f.metadata() or {}).get(LAYOUTS, "{}"))
     except (SafetensorError, OSError, ValueError) as e:
         raise _refuse(path, e) from None
