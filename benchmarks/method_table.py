@@ -18,8 +18,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from mygo_nb.config import BENCHMARKS, PROFILES
-from mygo_nb.data import load_benchmark
+from mygo_nb.config import PROFILES
+from mygo_nb.data import benchmark_names, load_benchmark
 from mygo_nb.running.experiment import resolve_device, run
 from mygo_nb.running.paper import mean_std
 from mygo_nb.running.records import RunResult
@@ -29,7 +29,7 @@ ALL = [("mygo", "reference"), ("mygo", "paper"), ("finetune", None), ("finetune-
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--benchmark", choices=BENCHMARKS, default="split-mnist")
+    p.add_argument("--benchmark", choices=benchmark_names(), default="split-mnist")
     p.add_argument("--methods", nargs="+", default=[f"{m}/{v}" if v else m for m, v in ALL])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--profile", choices=tuple(PROFILES), default="paper")

@@ -18,16 +18,16 @@ import time
 
 import torch
 
-from mygo_nb.config import BENCHMARKS, PROFILES
+from mygo_nb.config import PROFILES
 from mygo_nb.core.scenarios import SCENARIOS
-from mygo_nb.data import load_benchmark
+from mygo_nb.data import benchmark_names, load_benchmark
 from mygo_nb.learners import methods
 from mygo_nb.running.experiment import resolve_device, run
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--benchmark", choices=BENCHMARKS, default="split-mnist")
+    p.add_argument("--benchmark", choices=benchmark_names(), default="split-mnist")
     p.add_argument("--method", choices=methods(), default="mygo")
     p.add_argument("--variant", default=None)
     p.add_argument("--scenario", choices=SCENARIOS, default="task")

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from .config import BENCHMARKS, EVAL_SPLITS, PROFILES, with_options
+from .config import EVAL_SPLITS, PROFILES, with_options
 from .core.scenarios import SCENARIOS
-from .data import Benchmark
+from .data import Benchmark, benchmark_entry, benchmark_names
 from .errors import ConfigError, DataError
 from .learners import check_method, entries, methods, variants
 from .reproduce.cli import add_arguments as sweep_arguments
@@ -83,11 +83,29 @@ def _key_values(pairs: list[str], flag: str, example: str) -> dict[str, str]:
     return options
 
 
+def _scenario(args: argparse.Namespace) -> str:
+    """``--scenario``, else the benchmark's default one."""
+    return args.scenario or benchmark_entry(args.benchmark).default_scenario
+
+
+def benchmarks_table() -> str:
+    """Every registered benchmark: its modality, tasks, scenarios (default first) and parameters."""
+    lines = []
+    for name in benchmark_names():
+        e = benchmark_entry(name)
+        scen = [e.default_scenario, *(s for s in e.scenarios if s != e.default_scenario)]
+        params = ", ".join(f"{k}={v!r}" for k, v in e.params.items()) or "(no parameters)"
+        most = f", at most {e.max_tasks}" if e.max_tasks else ""
+        lines.append(f"{name:16s} {e.modality:6s} {e.tasks} tasks{most}; scenarios {','.join(scen)}; "
+                     f"net {e.net}\n{'':17s}{e.summary}\n{'':17s}parameters: {params}")
+    return "\n".join(lines)
+
+
 def _method_config(args: argparse.Namespace) -> object | None:
     """The method's config with ``--set`` options applied (None without options: the variant's own)."""
     if not args.options:
         return None
-    entry = check_method(args.method, args.variant, args.scenario)
+    entry = check_method(args.method, args.variant, _scenario(args))
     return with_options(entry.config, _key_values(args.options, "--set", "lam=5000"))
 
 
@@ -105,7 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="mygo_nb", description="MyGO lifelong learning: reproduce the paper and its baselines.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     r = sub.add_parser("run", help="run one method on one benchmark and write a JSON record")
-    r.add_argument("--benchmark", choices=BENCHMARKS, default="split-mnist")
+    r.add_argument("--benchmark", choices=benchmark_names(), default="split-mnist",
+                   help="`python -m mygo_nb benchmarks` lists each one's tasks, scenarios and parameters")
+    r.add_argument("--tasks", type=int, default=None,
+                   help="number of tasks (default: the benchmark's; e.g. --benchmark permuted-mnist --tasks 20)")
+    r.add_argument("--bench", action="append", default=[], metavar="KEY=VALUE", dest="benchmark_options",
+                   help="set one of the benchmark's parameters (repeatable), e.g. --bench seed=7")
     r.add_argument("--method", choices=methods(), default="mygo")
     r.add_argument("--variant", choices=list(dict.fromkeys(v for m in methods() for v in variants(m))), default=None,
                    help="the method's variant, e.g. mygo: reference (default), paper, consolidate[-option]; "
@@ -115,9 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "`python -m mygo_nb methods` lists every method's options")
     r.add_argument("--train", action="append", default=[], metavar="KEY=VALUE", dest="train_options",
                    help="set one field of the profile's training config (repeatable), e.g. --train lr_slow=3e-4")
-    r.add_argument("--scenario", choices=SCENARIOS, default="task",
-                   help="task (default: the paper's, task identity at test), domain (one shared head) or class "
-                        "(one growing head over all classes, no task identity)")
+    r.add_argument("--scenario", choices=SCENARIOS, default=None,
+                   help="task (the paper's, task identity at test), domain (one shared head) or class "
+                        "(one growing head over all classes, no task identity); default: the benchmark's "
+                        "(split-mnist: task)")
     r.add_argument("--profile", choices=tuple(PROFILES), default="paper")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -140,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("paper-table", help="reproduce the paper's Tables 1-2 (reference semantics, evaluated "
                                             "on the training subsets: the reference code's protocol) beside its "
                                             "numbers")
-    t.add_argument("--benchmark", choices=BENCHMARKS, default="split-mnist")
+    t.add_argument("--benchmark", choices=("split-mnist", "split-agnews"), default="split-mnist")
     t.add_argument("--seeds", type=int, nargs="+", default=[0])
     t.add_argument("--profile", choices=tuple(PROFILES), default="paper")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -148,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out-dir", default=None, help="also write one JSON record per run here")
     t.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
+    sub.add_parser("benchmarks", help="list the registered benchmarks, their tasks, scenarios and parameters")
     add_plugin_argument(sub.add_parser("methods", help="list the registered methods, their variants, scenarios and "
                                        "options"))
     sweep_arguments(sub.add_parser("reproduce", help="batch reproduction: papermill sweeps of presets or spec files, "
@@ -208,14 +233,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = run_experiment(args.benchmark, args.method, args.variant, args.profile, seed=args.seed,
                                     device=args.device, data_root=args.data_root, eval_on=args.eval_on,
                                     progress=not args.no_progress, out=args.out, checkpoint_dir=ckpt,
-                                    resume=args.resume, scenario=args.scenario, config=config,
+                                    resume=args.resume, scenario=_scenario(args), config=config,
                                     deterministic=args.deterministic,
-                                    train_options=_key_values(args.train_options, "--train", "lr_slow=3e-4"))
+                                    train_options=_key_values(args.train_options, "--train", "lr_slow=3e-4"),
+                                    tasks=args.tasks,
+                                    benchmark_options=_key_values(args.benchmark_options, "--bench", "seed=7"))
             print(result.summary())
             if args.out:
                 print(f"wrote {os.path.relpath(args.out)}")
         elif args.command == "paper-table":
             _paper_table(args)
+        elif args.command == "benchmarks":
+            print(benchmarks_table())
         elif args.command == "methods":
             print(methods_table())
         elif args.command == "reproduce":

@@ -21,7 +21,6 @@ from typing import Any
 from .errors import ConfigError, check_choice, check_int, check_real
 
 __all__ = [
-    "BENCHMARKS",
     "EVAL_SPLITS",
     "NETS",
     "PROFILES",
@@ -112,7 +111,6 @@ PROFILES: dict[str, Profile] = {
                                                 net="mlp400", vae_depth=2), task_split="vandeven"),
 }
 
-BENCHMARKS: tuple[str, ...] = ("split-mnist", "split-agnews")
 # "val": the held-out part of the training data (`mygo_nb.data.validation_split`), where hyper-parameters are chosen
 EVAL_SPLITS: tuple[str, ...] = ("test", "train", "val")
 

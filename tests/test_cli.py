@@ -17,7 +17,7 @@ def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
     ("args", "choices"),
     [
         (["--method", "si"], "'mygo', 'finetune', 'finetune-multihead', 'joint', 'ewc', 'lwf', 'replay', 'dgr'"),
-        (["--benchmark", "cifar"], "'split-mnist', 'split-agnews'"),
+        (["--benchmark", "cifar"], "'split-agnews', 'split-mnist', 'permuted-mnist', 'rotated-mnist'"),
         (["--variant", "dreamy"], "'reference', 'paper', 'paper-proj', 'consolidate'"),
         (["--variant", "dreamy"], "'internal', 'vandeven', 'vandeven-task', 'gan'"),  # each variant name once
         (["--profile", "huge"], "'paper', 'quick'"),

@@ -423,7 +423,8 @@ def test_download_that_fails_is_one_line(http_root, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"benchmark": "split-cifar"}, "unknown benchmark 'split-cifar'; valid choices: split-mnist, split-agnews"),
+    ({"benchmark": "split-cifar"}, "unknown benchmark 'split-cifar'; valid choices: split-agnews, split-mnist, "
+                                     "permuted-mnist, rotated-mnist"),
     ({"method": "si"}, "unknown method 'si'; valid choices: mygo, finetune, finetune-multihead, joint, ewc, lwf, "
                        "replay, dgr"),
     ({"method": "finetune-multihead", "scenario": "class"},

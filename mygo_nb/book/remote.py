@@ -70,22 +70,25 @@ def record_fields(r: RunResult) -> dict[str, Any]:
     return {"benchmark": r.benchmark, "method": r.method, "variant": r.variant,
             "method_config": r.traces.get("method_config"), "scenario": r.scenario, "seed": r.seed,
             "eval_on": r.eval_on, "config": r.config, "files": r.data.get("files"),
+            "params": r.data.get("params") or None,
             "train_sizes": r.data.get("train_sizes"), "test_sizes": r.data.get("test_sizes")}
 
 
 def record_key(fields: Mapping[str, Any], by_config: bool) -> tuple[Any, ...]:
     """What a record ran: benchmark, method, the variant's name (or, ``by_config``, the method config it ran
-    with), scenario, seed, split, profile (completed with fields added since), data checksums and task sizes."""
+    with), scenario, seed, split, profile (completed with fields added since), data checksums, the benchmark's
+    own parameters (a derived stream's; None for a split benchmark) and task sizes."""
     return (fields["benchmark"], fields["method"], fields["method_config"] if by_config else fields["variant"],
             fields["scenario"], fields["seed"], fields["eval_on"], complete_profile(fields["config"]),
-            fields["files"], fields["train_sizes"], fields["test_sizes"])
+            fields["files"], fields.get("params"), fields["train_sizes"], fields["test_sizes"])
 
 
 def run_key(bench: Benchmark, method: str, variant: str | None, profile: Profile, seed: int, eval_on: str,
             scenario: str = "task", config: Any = None) -> tuple[Any, ...]:
     """The `record_key` a record of this run on these data has (``config``: matched by method config)."""
     return (bench.name, method, variant if config is None else config_dict(config), scenario, seed, eval_on,
-            profile.to_dict(), bench.provenance.get("files"), [len(t.train) for t in bench.tasks],
+            profile.to_dict(), bench.provenance.get("files"), bench.provenance.get("params") or None,
+            [len(t.train) for t in bench.tasks],
             [len(t.test) for t in bench.tasks])
 
 

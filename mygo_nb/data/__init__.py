@@ -1,19 +1,15 @@
-"""Benchmarks as device-resident tensors: Split-MNIST and Split-AG News (introduced in chapter 1).
+"""Benchmarks as device-resident tensors (introduced in chapter 1): a registry of them, one file each.
 
-`types` holds the containers every layer uses (`Benchmark` -> `Task` -> `TaskData`, `TokenBags`);
-`splits` cuts a labelled data set into tasks; `mnist` and `agnews` read the two benchmarks' files
-(`files`: data root, checksums, checked downloads). `load_benchmark` picks one by name.
+`types` holds the containers every layer uses (`Benchmark` -> `Task` -> `TaskData`, `TokenBags`,
+`DerivedImages`); `splits` cuts a labelled data set into tasks; `registry` holds the benchmarks by name and
+`load_benchmark` builds one. Registered: `mnist` (``split-mnist``), `agnews` (``split-agnews``), `permuted`
+(``permuted-mnist``) and `rotated` (``rotated-mnist``); `files` finds the data root, checks checksums and
+downloads.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-
-import torch
-
-from ..config import BENCHMARKS
-from ..errors import DataError, check_choice
+from ..errors import DataError
 from .agnews import (
     AGNEWS_CLASSES,
     AGNEWS_FILES,
@@ -24,15 +20,32 @@ from .agnews import (
     split_agnews,
 )
 from .files import file_md5, resolve_data_root
-from .mnist import IDX_DTYPES, MNIST_TASKS, read_idx, split_mnist, vandeven_split
+from .mnist import IDX_DTYPES, MNIST_TASKS, mnist_arrays, read_idx, split_mnist, vandeven_split
+from .permuted import PERMUTED_TASKS, PixelPermutation, permutations, permuted_mnist
+from .registry import BenchmarkEntry, benchmark_entry, benchmark_names, load_benchmark, register_benchmark
+from .rotated import ROTATED_TASKS, Rotation, rotated_mnist
 from .splits import (
     VALIDATION_FRACTION,
     benchmark_from_dataset,
     benchmark_from_tensors,
+    derived_tasks,
     validate_class_split,
     validation_split,
 )
-from .types import Benchmark, Inputs, Task, TaskData, TokenBags, concat_inputs, subset, take
+from .types import (
+    Benchmark,
+    DerivedImages,
+    Inputs,
+    InputStack,
+    InputTransform,
+    Task,
+    TaskData,
+    TokenBags,
+    concat_inputs,
+    stored,
+    subset,
+    take,
+)
 
 __all__ = [
     "AGNEWS_CLASSES",
@@ -40,25 +53,42 @@ __all__ = [
     "AGNEWS_TASKS",
     "IDX_DTYPES",
     "MNIST_TASKS",
+    "PERMUTED_TASKS",
+    "ROTATED_TASKS",
     "VALIDATION_FRACTION",
     "Benchmark",
+    "BenchmarkEntry",
     "DataError",
+    "DerivedImages",
+    "InputStack",
+    "InputTransform",
     "Inputs",
+    "PixelPermutation",
+    "Rotation",
     "Task",
     "TaskData",
     "TokenBags",
     "Vocabulary",
+    "benchmark_entry",
     "benchmark_from_dataset",
     "benchmark_from_tensors",
+    "benchmark_names",
     "concat_inputs",
     "default_agnews_root",
+    "derived_tasks",
     "file_md5",
     "load_benchmark",
+    "mnist_arrays",
+    "permutations",
+    "permuted_mnist",
     "read_agnews_csv",
     "read_idx",
+    "register_benchmark",
     "resolve_data_root",
+    "rotated_mnist",
     "split_agnews",
     "split_mnist",
+    "stored",
     "subset",
     "take",
     "validate_class_split",
@@ -66,13 +96,3 @@ __all__ = [
     "vandeven_split",
 ]
 
-
-def load_benchmark(name: str, root: str | os.PathLike[str] | None = None, *,
-                   max_train_per_class: int | None = None, device: torch.device | str = "cpu",
-                   download: bool = True, split: Sequence[Sequence[int]] | None = None) -> Benchmark:
-    """A benchmark by name (``split-mnist`` or ``split-agnews``), cut into tasks by ``split`` (a tuple of
-    class tuples; None: the benchmark's default split)."""
-    check_choice("benchmark", name, BENCHMARKS)
-    loader = split_mnist if name == "split-mnist" else split_agnews
-    extra = {} if split is None else {"split": split}
-    return loader(root, max_train_per_class=max_train_per_class, device=device, download=download, **extra)

@@ -14,7 +14,8 @@ import torch
 from ..errors import DataError
 from .files import download as download_file
 from .files import file_md5, resolve_data_root
-from .splits import build_tasks, class_index, validate_class_split
+from .registry import register_benchmark
+from .splits import build_tasks, class_index, first_tasks, validate_class_split
 from .types import Benchmark, TokenBags
 
 __all__ = ["AGNEWS_CLASSES", "AGNEWS_FILES", "AGNEWS_TASKS", "Vocabulary", "default_agnews_root", "fetch_agnews",
@@ -152,7 +153,14 @@ def split_agnews(root: str | os.PathLike[str] | None = None, split: Sequence[Seq
     provenance["vocab_size"] = len(vocab)
     tasks = build_tasks(xtr, ytr, xte, yte, split, AGNEWS_CLASSES, max_train_per_class)
     return Benchmark("split-agnews", "text", tasks, AGNEWS_CLASSES, vocab_size=len(vocab),
-                     provenance=provenance).to(device)
+                     provenance={**provenance, "params": {}}).to(device)
+
+
+@register_benchmark("split-agnews", modality="text", tasks=2, max_tasks=2,
+                    summary="AG News's four topics in two tasks of two (the paper's text benchmark)")
+def _split_agnews_entry(root: str | os.PathLike[str] | None, *, n_tasks: int | None,
+                        split: Sequence[Sequence[int]] | None, **kw: Any) -> Benchmark:
+    return split_agnews(root, first_tasks(AGNEWS_TASKS if split is None else split, n_tasks, "split-agnews"), **kw)
 
 
 

@@ -1,4 +1,5 @@
-"""Split-MNIST (chapter 1): the IDX files, checked, read through torchvision, cut into tasks."""
+"""Split-MNIST (chapter 1): the IDX files, checked, read through torchvision, cut into tasks; registered as
+``split-mnist``. `mnist_arrays` is what the derived MNIST streams (`permuted`, `rotated`) start from."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from torch import Tensor
 
 from ..errors import DataError
 from .files import file_md5, resolve_data_root
-from .splits import build_tasks, images_to_tensor, validate_class_split
+from .registry import register_benchmark
+from .splits import build_tasks, first_tasks, images_to_tensor, validate_class_split
 from .types import Benchmark
 
-__all__ = ["IDX_DTYPES", "MNIST_TASKS", "read_idx", "split_mnist", "vandeven_split"]
+__all__ = ["IDX_DTYPES", "MNIST_TASKS", "mnist_arrays", "read_idx", "split_mnist", "vandeven_split"]
 
 MNIST_TASKS: tuple[tuple[int, ...], ...] = ((0, 1), (2, 3), (4, 5), (6, 7), (8, 9))
 #: IDX element types, as type code -> big-endian numpy dtype.
@@ -102,12 +104,11 @@ def _mnist(root: Path, train: bool, download: bool) -> Any:
                         "delete them and download again") from None
 
 
-def split_mnist(root: str | os.PathLike[str] | None = None, split: Sequence[Sequence[int]] = MNIST_TASKS, *,
-                max_train_per_class: int | None = None, device: torch.device | str = "cpu",
-                download: bool = True) -> Benchmark:
-    """Split-MNIST: the MNIST digits cut into tasks by ``split`` (default five tasks of two digits)."""
+def mnist_arrays(root: str | os.PathLike[str] | None = None, *,
+                 download: bool = True) -> tuple[Tensor, Tensor, Tensor, Tensor, dict[str, Any]]:
+    """MNIST's training and test images (float ``(N, 1, 28, 28)`` in [-1, 1]) and labels, with the files'
+    provenance (root, checksums, rows): what every MNIST benchmark is built from."""
     root = resolve_data_root(root)
-    split = validate_class_split(split, 10)
     tr, te = _mnist(root, True, download), _mnist(root, False, download)
     raw = Path(tr.raw_folder)
     files = {}
@@ -115,9 +116,22 @@ def split_mnist(root: str | os.PathLike[str] | None = None, split: Sequence[Sequ
         files[f.name] = {"md5": file_md5(f), "bytes": f.stat().st_size}
     provenance = {"source": "MNIST", "root": str(root), "files": files,
                   "rows": {"train": len(tr.targets), "test": len(te.targets)}}
-    xtr, xte = images_to_tensor(tr.data), images_to_tensor(te.data)
+    return images_to_tensor(tr.data), tr.targets.long(), images_to_tensor(te.data), te.targets.long(), provenance
+
+
+def split_mnist(root: str | os.PathLike[str] | None = None, split: Sequence[Sequence[int]] = MNIST_TASKS, *,
+                max_train_per_class: int | None = None, device: torch.device | str = "cpu",
+                download: bool = True) -> Benchmark:
+    """Split-MNIST: the MNIST digits cut into tasks by ``split`` (default five tasks of two digits)."""
+    split = validate_class_split(split, 10)
+    xtr, ytr, xte, yte, provenance = mnist_arrays(root, download=download)
     names = tuple(str(c) for c in range(10))
-    tasks = build_tasks(xtr, tr.targets.long(), xte, te.targets.long(), split, names, max_train_per_class)
-    return Benchmark("split-mnist", "image", tasks, names, provenance=provenance).to(device)
+    tasks = build_tasks(xtr, ytr, xte, yte, split, names, max_train_per_class)
+    return Benchmark("split-mnist", "image", tasks, names, provenance={**provenance, "params": {}}).to(device)
 
 
+@register_benchmark("split-mnist", modality="image", tasks=5, max_tasks=5,
+                    summary="MNIST's ten digits in five tasks of two (the paper's image benchmark)")
+def _split_mnist_entry(root: str | os.PathLike[str] | None, *, n_tasks: int | None,
+                       split: Sequence[Sequence[int]] | None, **kw: Any) -> Benchmark:
+    return split_mnist(root, first_tasks(MNIST_TASKS if split is None else split, n_tasks, "split-mnist"), **kw)

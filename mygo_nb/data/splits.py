@@ -11,10 +11,10 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError, DataError, short_repr
-from .types import Benchmark, Inputs, Task, TaskData, subset
+from .types import Benchmark, DerivedImages, Inputs, InputTransform, Task, TaskData, subset
 
 __all__ = ["VALIDATION_FRACTION", "benchmark_from_dataset", "benchmark_from_tensors", "build_tasks", "class_index",
-           "images_to_tensor", "validate_class_split", "validation_split"]
+           "derived_tasks", "first_tasks", "images_to_tensor", "validate_class_split", "validation_split"]
 
 #: Pixel normalisation of the reference code, ToTensor() then Normalize((0.5,), (0.5,)) -> [-1, 1].
 PIXEL_MEAN, PIXEL_STD = 0.5, 0.5
@@ -52,6 +52,15 @@ def validate_class_split(split: Sequence[Sequence[int]], n_classes: int) -> tupl
     return tuple(out)
 
 
+def first_tasks(split: Sequence[Sequence[int]], n_tasks: int | None, name: str) -> Sequence[Sequence[int]]:
+    """The first ``n_tasks`` tasks of a class split (None: all of them)."""
+    if n_tasks is None:
+        return split
+    if n_tasks > len(split):
+        raise ConfigError(f"{name} cuts its classes into {len(split)} tasks; got tasks={n_tasks}")
+    return split[:n_tasks]
+
+
 def class_index(y: Tensor, classes: Sequence[int],
                 max_per_class: int | None) -> tuple[Tensor, Tensor]:
     """Indices of the samples of ``classes`` in file order (optionally only the first
@@ -82,6 +91,18 @@ def build_tasks(xtr: Inputs, ytr: Tensor, xte: Inputs, yte: Tensor,
         train, test = TaskData(subset(xtr, itr), ltr), TaskData(subset(xte, ite), lte)
         tasks.append(Task(i, tuple(classes), names, train, test))
     return tasks
+
+
+def derived_tasks(xtr: Tensor, ytr: Tensor, xte: Tensor, yte: Tensor, transforms: Sequence[InputTransform],
+                  class_names: Sequence[str], max_train_per_class: int | None) -> list[Task]:
+    """One task per transform, each over every class of the data set: the same training images (the first
+    ``max_train_per_class`` of each class, in file order) and test images, shared, seen through the task's
+    transform (`DerivedImages`): a stream of derived tasks stores one copy of the images."""
+    classes = tuple(range(len(class_names)))
+    itr, ltr = class_index(ytr, classes, max_train_per_class)
+    rows = None if max_train_per_class is None else itr
+    return [Task(i, classes, tuple(class_names), TaskData(DerivedImages(xtr, f, rows), ltr),
+                 TaskData(DerivedImages(xte, f), yte)) for i, f in enumerate(transforms)]
 
 
 def benchmark_from_tensors(xtr: Tensor, ytr: Tensor, xte: Tensor, yte: Tensor,

@@ -2,19 +2,24 @@
 
 A *benchmark* is a sequence of *tasks*; each task owns a few classes, relabelled locally ``0..k-1``, with a
 train and a test part. Images are float tensors; text is `TokenBags` (a CSR layout for EmbeddingBag). A
-batch is an index slice (`take`): no per-sample Python, no DataLoader.
+batch is an index slice (`take`): no per-sample Python, no DataLoader. A task derived from another data set
+(a pixel permutation, a rotation: chapter 15) holds `DerivedImages`: rows of one shared image tensor and an
+`InputTransform` applied to each batch on the device, so that fifty permuted copies of MNIST cost the memory
+of one.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
-__all__ = ["Benchmark", "Inputs", "Task", "TaskData", "TokenBags", "concat_inputs", "subset", "take"]
+__all__ = ["Benchmark", "DerivedImages", "InputStack", "InputTransform", "Inputs", "Task", "TaskData", "TokenBags",
+           "concat_inputs", "stored", "subset", "take"]
 
 
 @dataclass
@@ -60,16 +65,128 @@ class TokenBags:
         return cls(torch.tensor(flat, dtype=torch.int64), starts, lengths)
 
 
-Inputs = Tensor | TokenBags
+class InputTransform(Protocol):
+    """A deterministic map of a batch of images to a batch of images of the same shape, on the batch's device
+    (`~mygo_nb.data.permuted.PixelPermutation`, `~mygo_nb.data.rotated.Rotation`). ``describe`` is what a
+    record and a checkpoint keep of it; ``to`` moves its tensors."""
+
+    def __call__(self, x: Tensor) -> Tensor: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def to(self, device: torch.device | str) -> InputTransform: ...
+
+
+@dataclass
+class DerivedImages:
+    """Images made per batch: the rows ``rows`` (None: all) of a ``base`` tensor ``(N, C, H, W)`` that several
+    tasks share, passed through ``transform``. Index it like a tensor (``x[idx]``, `take`); `subset` keeps it
+    lazy; `stored` makes a real tensor (what a replay buffer keeps)."""
+
+    base: Tensor
+    transform: InputTransform
+    rows: Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.base) if self.rows is None else int(self.rows.numel())
+
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size((len(self), *self.base.shape[1:]))
+
+    @property
+    def ndim(self) -> int:
+        return self.base.ndim
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.base.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.base.device
+
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    def take(self, idx: Tensor) -> Tensor:
+        return self.transform(self.base[idx if self.rows is None else self.rows[idx]])
+
+    __getitem__ = take
+
+    def subset(self, idx: Tensor) -> DerivedImages:
+        return DerivedImages(self.base, self.transform, idx.clone() if self.rows is None else self.rows[idx])
+
+    def to(self, device: torch.device | str, shared: dict[int, Tensor] | None = None) -> DerivedImages:
+        """On ``device``; tasks moved together (``shared``: one dict for them all) keep sharing one base."""
+        shared = {} if shared is None else shared
+        base = shared.setdefault(id(self.base), self.base.to(device))
+        rows = None if self.rows is None else self.rows.to(device)
+        return DerivedImages(base, self.transform.to(device), rows)
+
+
+@dataclass
+class InputStack:
+    """Image inputs of several parts (tensors or `DerivedImages`) indexed as one, without copying them (joint
+    training on derived tasks: chapter 15)."""
+
+    parts: list[Tensor | DerivedImages]
+
+    def __post_init__(self) -> None:
+        sizes = torch.tensor([len(p) for p in self.parts])
+        self.starts = torch.cumsum(sizes, 0) - sizes
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self.parts)
+
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size((len(self), *self.parts[0].shape[1:]))
+
+    @property
+    def ndim(self) -> int:
+        return self.parts[0].ndim
+
+    @property
+    def device(self) -> torch.device:
+        return self.parts[0].device
+
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    def take(self, idx: Tensor) -> Tensor:
+        starts = self.starts.to(idx.device)
+        which = torch.bucketize(idx, starts, right=True) - 1
+        out: Tensor | None = None
+        for b in torch.unique(which).tolist():
+            m = which == b
+            xb = self.parts[b][idx[m] - starts[b]]
+            if out is None:
+                out = xb.new_empty((len(idx), *xb.shape[1:]))
+            out[m] = xb
+        assert out is not None, "an empty index"
+        return out
+
+    __getitem__ = take
+
+
+Inputs = Tensor | TokenBags | DerivedImages | InputStack
 
 
 def take(x: Inputs, idx: Tensor) -> Tensor | tuple[Tensor, Tensor]:
-    """A batch of inputs: an index slice of an image tensor, or ``(tokens, offsets)`` for text."""
-    return x.take(idx) if isinstance(x, TokenBags) else x[idx]
+    """A batch of inputs: an index slice of an image tensor (derived images: transformed), or ``(tokens,
+    offsets)`` for text."""
+    return x[idx] if isinstance(x, Tensor) else x.take(idx)
 
 
 def subset(x: Inputs, idx: Tensor) -> Inputs:
-    return x.subset(idx) if isinstance(x, TokenBags) else x[idx]
+    """The inputs ``idx`` of ``x``, of the same kind (derived images stay derived)."""
+    return x[idx] if isinstance(x, Tensor) else x.subset(idx)  # type: ignore[union-attr]
+
+
+def stored(x: Inputs, idx: Tensor) -> Tensor | TokenBags:
+    """The inputs ``idx`` of ``x`` as data to keep: a tensor of images (transforms applied) or `TokenBags`."""
+    return x.subset(idx) if isinstance(x, TokenBags) else take(x, idx)  # type: ignore[return-value]
 
 
 @dataclass
@@ -82,8 +199,9 @@ class TaskData:
     def __len__(self) -> int:
         return int(self.y.numel())
 
-    def to(self, device: torch.device | str) -> TaskData:
-        return TaskData(self.x.to(device), self.y.to(device))
+    def to(self, device: torch.device | str, shared: dict[int, Tensor] | None = None) -> TaskData:
+        x = self.x.to(device, shared) if isinstance(self.x, DerivedImages) else self.x.to(device)
+        return TaskData(x, self.y.to(device))
 
 
 @dataclass
@@ -105,9 +223,10 @@ class Task:
             raise ValueError(f"unknown split {name!r}; valid choices: train, test")
         return self.train if name == "train" else self.test
 
-    def to(self, device: torch.device | str) -> Task:
-        return Task(self.index, self.classes, self.class_names, self.train.to(device),
-                    self.test.to(device))
+    def to(self, device: torch.device | str, shared: dict[int, Tensor] | None = None) -> Task:
+        shared = {} if shared is None else shared
+        return Task(self.index, self.classes, self.class_names, self.train.to(device, shared),
+                    self.test.to(device, shared))
 
 
 @dataclass
@@ -130,7 +249,8 @@ class Benchmark:
         return self.tasks[0].train.y.device
 
     def to(self, device: torch.device | str) -> Benchmark:
-        return Benchmark(self.name, self.modality, [t.to(device) for t in self.tasks],
+        shared: dict[int, Tensor] = {}  # derived tasks keep sharing their base images
+        return Benchmark(self.name, self.modality, [t.to(device, shared) for t in self.tasks],
                          self.class_names, self.vocab_size, self.provenance)
 
     def summary(self) -> str:
@@ -142,7 +262,10 @@ class Benchmark:
 
 
 def concat_inputs(xs: list[Inputs]) -> Inputs:
-    """Several inputs of one kind (image tensors or `TokenBags`) as one (chapter 6: joint training)."""
+    """Several inputs of one kind (image tensors or `TokenBags`) as one (chapter 6: joint training); derived
+    images are stacked without copying (`InputStack`)."""
+    if any(isinstance(x, (DerivedImages, InputStack)) for x in xs):
+        return InputStack([p for x in xs for p in (x.parts if isinstance(x, InputStack) else [x])])
     if isinstance(xs[0], TokenBags):
         lengths = torch.cat([x.lengths for x in xs])
         tokens = torch.cat([x.tokens[torch.repeat_interleave(x.starts, x.lengths) + _ranks(x.lengths)] for x in xs])

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from ..core.memories import memory_nbytes
-from ..data import Inputs, Task, TokenBags, concat_inputs, subset, take
+from ..data import Inputs, Task, TokenBags, concat_inputs, stored, subset, take
 from ..errors import check_int
 from .base import prefixed, register
 from .sequential import SequentialLearner
@@ -100,7 +100,7 @@ class ExperienceReplay(SequentialLearner):
     def after_task(self, task: Task) -> None:
         data = task.train
         idx = _select_within(data.x, data.y, task.n_classes, self.budget(task), self.ctx.rng)
-        self.buffer.append((task.index, subset(data.x, idx), data.y[idx]))
+        self.buffer.append((task.index, stored(data.x, idx), data.y[idx]))  # pixels as seen (transform applied)
 
     def state(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
         tensors, meta = super().state()

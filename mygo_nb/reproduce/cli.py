@@ -11,7 +11,8 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from ..config import BENCHMARKS, EVAL_SPLITS
+from ..config import EVAL_SPLITS
+from ..data import benchmark_names
 from ..errors import ConfigError, DataError
 from ..learners import PLUGINS_VARIABLE, load_plugins
 from .execute import completed_record, rekey, reuse_runs, run_sweep
@@ -43,10 +44,10 @@ def _data_roots(values: Sequence[str]) -> dict[str | None, str]:
     out: dict[str | None, str] = {}
     for v in values:
         bench, sep, path = v.partition("=")
-        if sep and bench in BENCHMARKS:
+        if sep and bench in benchmark_names():
             out[bench] = path
         elif sep and not Path(v).exists():
-            raise ConfigError(f"--data-root {v}: unknown benchmark {bench!r}; valid: {', '.join(BENCHMARKS)}")
+            raise ConfigError(f"--data-root {v}: unknown benchmark {bench!r}; valid: {', '.join(benchmark_names())}")
         else:
             out[None] = v
     return out
@@ -63,7 +64,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="override every run's device: auto, cpu or cuda")
     p.add_argument("--data-root", action="append", default=[], metavar="[BENCHMARK=]PATH",
                    help="data folder for all runs, or for one benchmark (repeatable)")
-    p.add_argument("--benchmark", action="append", choices=BENCHMARKS, default=None,
+    p.add_argument("--benchmark", action="append", choices=benchmark_names(), default=None,
                    help="keep only these benchmarks (repeatable)")
     p.add_argument("--eval-on", action="append", choices=EVAL_SPLITS, default=None,
                    help="keep only runs evaluated on this split (repeatable; train: the training subsets, the "

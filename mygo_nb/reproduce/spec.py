@@ -12,8 +12,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..config import BENCHMARKS, EVAL_SPLITS, PROFILES, TrainConfig, with_options
-from ..data import default_agnews_root, resolve_data_root
+from ..config import EVAL_SPLITS, PROFILES, TrainConfig, with_options
+from ..data import benchmark_names, default_agnews_root, resolve_data_root
 from ..errors import ConfigError, check_choice
 from ..learners import check_method
 
@@ -235,7 +235,7 @@ def expand_spec(spec: Mapping[str, Any], base: Path | None = None, *, device: st
         values = {k: _listify(merged[k]) for k in GRID_KEYS}
         for combo in itertools.product(*values.values()):
             p = dict(zip(values, combo, strict=True))
-            bench = check_choice("benchmark", str(p["benchmark"]), BENCHMARKS)
+            bench = check_choice("benchmark", str(p["benchmark"]), benchmark_names())
             if (benchmarks and bench not in benchmarks) or (eval_on and p["eval_on"] not in eval_on):
                 continue
             method, _, variant = str(p["method"]).partition("/")

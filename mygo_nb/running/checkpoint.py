@@ -172,6 +172,8 @@ def run_fingerprint(bench: Any, method: str, variant: str | None, profile: dict[
     extra: dict[str, Any] = {} if scenario == "task" else {"scenario": scenario}  # task checkpoints stay resumable
     if config is not None:
         extra["config"] = config
+    if bench.provenance.get("params"):  # a derived stream's parameters (split benchmarks have none)
+        extra["benchmark_params"] = bench.provenance["params"]
     return {"format": FORMAT, "benchmark": bench.name, "method": method, "variant": variant, "profile": profile,
             "seed": seed, "eval_on": eval_on, **extra, "device": bench.device.type,
             "tasks": [list(t.classes) for t in bench.tasks],

@@ -12,10 +12,19 @@ from typing import Any
 
 import torch
 
-from ..config import BENCHMARKS, EVAL_SPLITS, PROFILES, Profile, with_options
+from ..config import EVAL_SPLITS, PROFILES, Profile, with_options
 from ..core.context import RunContext
 from ..core.metrics import summarize
-from ..data import Benchmark, Task, TokenBags, load_benchmark, validation_split, vandeven_split
+from ..data import (
+    Benchmark,
+    Task,
+    TokenBags,
+    benchmark_entry,
+    benchmark_names,
+    load_benchmark,
+    validation_split,
+    vandeven_split,
+)
 from ..errors import ConfigError, check_choice
 from ..learners import Learner, check_method
 from ..learners.base import config_dict
@@ -24,6 +33,8 @@ from .loop import StreamRun, run_stream
 from .records import RunResult
 
 __all__ = [
+    "benchmark_params",
+    "default_scenario",
     "determinism",
     "eval_part",
     "load_for_profile",
@@ -87,12 +98,31 @@ def profile_split(prof: Profile, benchmark: str, seed: int) -> tuple[tuple[int, 
     return vandeven_split(seed)
 
 
+def benchmark_params(benchmark: str, seed: int, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The parameters ``benchmark`` is built with for a run of ``seed``: ``params`` over the registry's defaults,
+    a ``seed`` parameter left at None set to the run's seed (Permuted-MNIST's permutations, as in van de Ven et
+    al.'s code, differ from seed to seed)."""
+    full = {**benchmark_entry(benchmark).params, **(params or {})}
+    if "seed" in full and full["seed"] is None:
+        full["seed"] = seed
+    return full
+
+
+def default_scenario(benchmark: str) -> str:
+    """The scenario a run of ``benchmark`` has when none is given (the registry's: Split-MNIST's is ``task``,
+    the paper's; Permuted-MNIST's ``domain``)."""
+    return benchmark_entry(benchmark).default_scenario
+
+
 def load_for_profile(benchmark: str, data_root: str | os.PathLike[str] | None, prof: Profile, seed: int,
-                     device: torch.device | str = "cpu", eval_on: str = "test") -> Benchmark:
+                     device: torch.device | str = "cpu", eval_on: str = "test", *, tasks: int | None = None,
+                     params: Mapping[str, Any] | None = None) -> Benchmark:
     """``benchmark`` loaded as ``prof`` says: its cap on samples per class and its task split at ``seed``;
-    for ``eval_on="val"``, with a validation part held out of its training data (`validation_split`)."""
-    bench = load_benchmark(benchmark, data_root, max_train_per_class=prof.max_train_per_class, device=device,
-                           split=profile_split(prof, benchmark, seed))
+    for ``eval_on="val"``, with a validation part held out of its training data (`validation_split`).
+    ``tasks`` and ``params``: the number of tasks and the benchmark's own parameters (`benchmark_params`)."""
+    bench = load_benchmark(benchmark, data_root, tasks=tasks, max_train_per_class=prof.max_train_per_class,
+                           device=device, split=profile_split(prof, benchmark, seed),
+                           params=benchmark_params(benchmark, seed, params))
     return validation_split(bench) if check_choice("eval split", eval_on, EVAL_SPLITS) == "val" else bench
 
 
@@ -116,15 +146,18 @@ def with_train_options(prof: Profile, options: Mapping[str, Any] | None) -> Prof
 def run(bench: Benchmark, method: str, variant: str | None = None, profile: str | Profile = "paper", *,
         seed: int = 0, eval_on: str = "test", progress: bool = True,
         checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False,
-        scenario: str = "task", config: Any = None, deterministic: bool = False) -> RunResult:
+        scenario: str | None = None, config: Any = None, deterministic: bool = False) -> RunResult:
     """Run ``method`` on an already-loaded benchmark in ``scenario`` (`mygo_nb.core.scenarios`) and return its record.
 
     With ``checkpoint_dir``, the run's state is saved there after every task (`mygo_nb.running.checkpoint`);
     ``resume=True`` continues from the newest checkpoint there, if any. ``config`` (the method's frozen config
     class, e.g. `~mygo_nb.learners.ewc.EWCConfig`) replaces the variant's or the method's default one; the
     record's ``traces["method_config"]`` always says which config ran. ``deterministic``: see `determinism`; the
-    record's ``resources`` say whether the run was, and its peak GPU memory.
+    record's ``resources`` say whether the run was, and its peak GPU memory. ``scenario`` None: the benchmark's
+    default (`default_scenario`; a benchmark built outside the registry: ``task``).
     """
+    if scenario is None:
+        scenario = default_scenario(bench.name) if bench.name in benchmark_names() else "task"
     entry = check_method(method, variant, scenario, config)
     prof = profile if isinstance(profile, Profile) else PROFILES[check_choice("profile", profile, tuple(PROFILES))]
     part = eval_part(bench, eval_on)
@@ -217,16 +250,22 @@ def run_experiment(benchmark: str = "split-mnist", method: str = "mygo", variant
                    data_root: str | os.PathLike[str] | None = None, eval_on: str = "test",
                    progress: bool = True, out: str | os.PathLike[str] | None = None,
                    checkpoint_dir: str | os.PathLike[str] | None = None, resume: bool = False,
-                   scenario: str = "task", config: Any = None, deterministic: bool = False,
+                   scenario: str | None = None, config: Any = None, deterministic: bool = False,
                    options: Mapping[str, Any] | None = None,
-                   train_options: Mapping[str, Any] | None = None) -> RunResult:
+                   train_options: Mapping[str, Any] | None = None, tasks: int | None = None,
+                   benchmark_options: Mapping[str, Any] | None = None) -> RunResult:
     """Load the benchmark, run the method, optionally save the JSON record to ``out``.
 
     ``checkpoint_dir`` / ``resume``: checkpoint after every task and continue an interrupted run (see `run`).
     ``options`` set fields of the method's config (``config``, else the variant's), ``train_options`` fields of
     the profile's `TrainConfig` (e.g. ``{"lr_slow": 3e-4}``): how a tuning sweep varies one method.
+    ``tasks`` and ``benchmark_options``: the benchmark's number of tasks and its own parameters (e.g.
+    ``{"seed": 7}`` for Permuted-MNIST's permutations); ``scenario`` None: the benchmark's default.
     """
-    check_choice("benchmark", benchmark, BENCHMARKS)
+    entry_b = benchmark_entry(benchmark)
+    scenario = entry_b.default_scenario if scenario is None else scenario
+    if scenario not in entry_b.scenarios:
+        raise ConfigError(f"{benchmark} runs in the scenarios {', '.join(entry_b.scenarios)}; got {scenario!r}")
     entry = check_method(method, variant, scenario, config)  # fail before loading any data
     if options:
         config = with_options(config if config is not None else entry.config, options)
@@ -235,7 +274,7 @@ def run_experiment(benchmark: str = "split-mnist", method: str = "mygo", variant
     if deterministic:  # before CUDA starts
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
     dev = resolve_device(device)
-    bench = load_for_profile(benchmark, data_root, prof, seed, dev, eval_on)
+    bench = load_for_profile(benchmark, data_root, prof, seed, dev, eval_on, tasks=tasks, params=benchmark_options)
     result = run(bench, method, variant, prof, seed=seed, eval_on=eval_on, progress=progress,
                  checkpoint_dir=checkpoint_dir, resume=resume, scenario=scenario, config=config,
                  deterministic=deterministic)

@@ -1,0 +1,82 @@
+"""Permuted-MNIST (chapter 15): every task is all ten digits seen through a fixed shuffle of the pixels.
+
+Task ``k`` applies the pixel permutation ``k`` drawn by numpy's legacy generator from the benchmark's
+``seed`` (None: the run's seed), as van de Ven, Tuytelaars & Tolias (2022) draw theirs
+(GMvandeVen/continual-learning at e6d795a, ``data/load.py`` L99-L107); the first task keeps the pixels in
+place (``first_unpermuted``), as theirs does for seed 0. Their images are padded to 32 x 32; these are
+MNIST's 28 x 28. The images are stored once; each batch is permuted on its device (`PixelPermutation`),
+so fifty tasks cost one MNIST copy.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..errors import ConfigError, check_int
+from .mnist import mnist_arrays
+from .registry import register_benchmark
+from .splits import derived_tasks
+from .types import Benchmark
+
+__all__ = ["PERMUTED_TASKS", "PixelPermutation", "permutations", "permuted_mnist"]
+
+#: Tasks of Permuted-MNIST when no number is given (van de Ven et al.'s default).
+PERMUTED_TASKS = 10
+
+
+def permutations(n_tasks: int, seed: int, n_pixels: int = 28 * 28, first_unpermuted: bool = True) -> Tensor:
+    """``(n_tasks, n_pixels)`` pixel orders: row ``k`` the ``k``-th permutation numpy's ``RandomState(seed)``
+    draws (row 0 the identity when ``first_unpermuted``, the draws then start at row 1)."""
+    rs = np.random.RandomState(seed)
+    rows = [np.arange(n_pixels)] if first_unpermuted else []
+    rows += [rs.permutation(n_pixels) for _ in range(n_tasks - len(rows))]
+    return torch.from_numpy(np.stack(rows)).long()
+
+
+@dataclass(frozen=True, eq=False)
+class PixelPermutation:
+    """Reorder each image's pixels: output pixel ``i`` is input pixel ``order[i]`` (row-major)."""
+
+    order: Tensor
+    seed: int
+    task: int
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return x.flatten(1)[:, self.order].view(x.shape)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "pixel permutation", "seed": self.seed, "task": self.task}
+
+    def to(self, device: torch.device | str) -> PixelPermutation:
+        return PixelPermutation(self.order.to(device), self.seed, self.task)
+
+
+@register_benchmark("permuted-mnist", modality="image", tasks=PERMUTED_TASKS, default_scenario="domain",
+                    net="mlp400", split=False, params={"seed": None, "first_unpermuted": True},
+                    summary="all ten digits per task, each task a fixed pixel permutation (van de Ven et al.)")
+def permuted_mnist(root: str | os.PathLike[str] | None = None, *, n_tasks: int | None = None,
+                   max_train_per_class: int | None = None, device: torch.device | str = "cpu",
+                   download: bool = True, split: Any = None, seed: int | None = None,
+                   first_unpermuted: bool = True) -> Benchmark:
+    """Permuted-MNIST with ``n_tasks`` tasks (default `PERMUTED_TASKS`), permutations drawn from ``seed``."""
+    n = PERMUTED_TASKS if n_tasks is None else check_int("tasks", n_tasks, minimum=1)
+    if seed is None:
+        raise ConfigError("permuted-mnist needs a permutation seed (load_for_profile uses the run's seed)")
+    check_int("permutation seed", seed, minimum=0)
+    if not isinstance(first_unpermuted, bool):
+        raise ConfigError(f"first_unpermuted must be true or false, got {first_unpermuted!r}")
+    xtr, ytr, xte, yte, provenance = mnist_arrays(root, download=download)
+    dev = torch.device(device)
+    xtr, ytr, xte, yte = xtr.to(dev), ytr.to(dev), xte.to(dev), yte.to(dev)
+    orders = permutations(n, seed, first_unpermuted=first_unpermuted).to(dev)
+    transforms = [PixelPermutation(orders[k], seed, k) for k in range(n)]
+    names = tuple(str(c) for c in range(10))
+    tasks = derived_tasks(xtr, ytr, xte, yte, transforms, names, max_train_per_class)
+    params = {"seed": seed, "first_unpermuted": first_unpermuted}
+    return Benchmark("permuted-mnist", "image", tasks, names, provenance={**provenance, "params": params})
