@@ -57,7 +57,8 @@ def test_the_registry_holds_the_four_benchmarks_with_their_metadata():
     assert {"split-mnist", "split-agnews", "permuted-mnist", "rotated-mnist"} <= set(benchmark_names())
     perm = benchmark_entry("permuted-mnist")
     assert (perm.modality, perm.tasks, perm.default_scenario, perm.split) == ("image", 10, "domain", False)
-    assert dict(perm.params) == {"seed": None, "first_unpermuted": True}
+    assert dict(perm.params) == {"seed": None, "first_unpermuted": True, "train_per_class": None,
+                                 "test_per_class": None}
     assert benchmark_entry("split-mnist").default_scenario == "task"
     assert benchmark_entry("split-agnews").modality == "text"
 
@@ -199,6 +200,15 @@ def test_fifty_permuted_mnist_tasks_store_one_copy_of_mnist(data_root: Path):
     assert data_bytes == 70_000 * 784 * 4  # one float copy of MNIST, whatever the number of tasks
     x = take(bench.tasks[7].train.x, torch.arange(4))
     assert math.isclose(float(x.sum()), float(take(bench.tasks[0].train.x, torch.arange(4)).sum()), rel_tol=1e-5)
+
+
+def test_caps_on_images_per_class_are_parameters_of_the_derived_stream(data_root: Path):
+    bench = load_benchmark("rotated-mnist", data_root, tasks=3, params={"train_per_class": 20, "test_per_class": 5})
+    assert [len(t.train) for t in bench.tasks] == [200] * 3 and [len(t.test) for t in bench.tasks] == [50] * 3
+    assert bench.provenance["params"] == {"max_angle": 180.0, "train_per_class": 20, "test_per_class": 5}
+    assert torch.equal(torch.bincount(bench.tasks[2].test.y), torch.full((10,), 5))
+    with pytest.raises(ConfigError, match="test_per_class"):
+        load_benchmark("rotated-mnist", data_root, params={"test_per_class": 0})
 
 
 def test_cli_runs_permuted_and_rotated_mnist_with_a_task_count(data_root: Path, tmp_path: Path, capsys):

@@ -21,7 +21,7 @@ from torch import Tensor
 from ..errors import ConfigError, check_int
 from .mnist import mnist_arrays
 from .registry import register_benchmark
-from .splits import derived_tasks
+from .splits import derived_tasks, image_caps, least
 from .types import Benchmark
 
 __all__ = ["PERMUTED_TASKS", "PixelPermutation", "permutations", "permuted_mnist"]
@@ -58,13 +58,17 @@ class PixelPermutation:
 
 
 @register_benchmark("permuted-mnist", modality="image", tasks=PERMUTED_TASKS, default_scenario="domain",
-                    net="mlp400", split=False, params={"seed": None, "first_unpermuted": True},
+                    net="mlp400", split=False,
+                    params={"seed": None, "first_unpermuted": True, "train_per_class": None, "test_per_class": None},
                     summary="all ten digits per task, each task a fixed pixel permutation (van de Ven et al.)")
 def permuted_mnist(root: str | os.PathLike[str] | None = None, *, n_tasks: int | None = None,
                    max_train_per_class: int | None = None, device: torch.device | str = "cpu",
                    download: bool = True, split: Any = None, seed: int | None = None,
-                   first_unpermuted: bool = True) -> Benchmark:
-    """Permuted-MNIST with ``n_tasks`` tasks (default `PERMUTED_TASKS`), permutations drawn from ``seed``."""
+                   first_unpermuted: bool = True, train_per_class: int | None = None,
+                   test_per_class: int | None = None) -> Benchmark:
+    """Permuted-MNIST with ``n_tasks`` tasks (default `PERMUTED_TASKS`), permutations drawn from ``seed``; each
+    task's first ``train_per_class`` training and ``test_per_class`` test images of each digit (None: all; the
+    profile's cap on training images applies too)."""
     n = PERMUTED_TASKS if n_tasks is None else check_int("tasks", n_tasks, minimum=1)
     if seed is None:
         raise ConfigError("permuted-mnist needs a permutation seed (load_for_profile uses the run's seed)")
@@ -77,6 +81,8 @@ def permuted_mnist(root: str | os.PathLike[str] | None = None, *, n_tasks: int |
     orders = permutations(n, seed, first_unpermuted=first_unpermuted).to(dev)
     transforms = [PixelPermutation(orders[k], seed, k) for k in range(n)]
     names = tuple(str(c) for c in range(10))
-    tasks = derived_tasks(xtr, ytr, xte, yte, transforms, names, max_train_per_class)
-    params = {"seed": seed, "first_unpermuted": first_unpermuted}
+    caps = image_caps(train_per_class, test_per_class)
+    tasks = derived_tasks(xtr, ytr, xte, yte, transforms, names, least(max_train_per_class, train_per_class),
+                          test_per_class)
+    params = {"seed": seed, "first_unpermuted": first_unpermuted, **caps}
     return Benchmark("permuted-mnist", "image", tasks, names, provenance={**provenance, "params": params})

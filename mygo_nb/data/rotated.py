@@ -20,7 +20,7 @@ from torchvision.transforms.v2.functional import rotate
 from ..errors import check_int, check_real
 from .mnist import mnist_arrays
 from .registry import register_benchmark
-from .splits import derived_tasks
+from .splits import derived_tasks, image_caps, least
 from .types import Benchmark
 
 __all__ = ["ROTATED_TASKS", "Rotation", "rotated_mnist"]
@@ -49,12 +49,14 @@ class Rotation:
 
 
 @register_benchmark("rotated-mnist", modality="image", tasks=ROTATED_TASKS, default_scenario="domain",
-                    split=False, params={"max_angle": 180.0},
+                    split=False, params={"max_angle": 180.0, "train_per_class": None, "test_per_class": None},
                     summary="all ten digits per task, each task turned by its own angle in [0, max_angle)")
 def rotated_mnist(root: str | os.PathLike[str] | None = None, *, n_tasks: int | None = None,
                   max_train_per_class: int | None = None, device: torch.device | str = "cpu",
-                  download: bool = True, split: Any = None, max_angle: float = 180.0) -> Benchmark:
-    """Rotated-MNIST with ``n_tasks`` tasks (default `ROTATED_TASKS`), angles ``k * max_angle / n_tasks``."""
+                  download: bool = True, split: Any = None, max_angle: float = 180.0,
+                  train_per_class: int | None = None, test_per_class: int | None = None) -> Benchmark:
+    """Rotated-MNIST with ``n_tasks`` tasks (default `ROTATED_TASKS`), angles ``k * max_angle / n_tasks``; the
+    caps on images per digit as in `~mygo_nb.data.permuted.permuted_mnist`."""
     n = ROTATED_TASKS if n_tasks is None else check_int("tasks", n_tasks, minimum=1)
     check_real("max_angle", max_angle, minimum=0)
     xtr, ytr, xte, yte, provenance = mnist_arrays(root, download=download)
@@ -62,6 +64,8 @@ def rotated_mnist(root: str | os.PathLike[str] | None = None, *, n_tasks: int | 
     xtr, ytr, xte, yte = xtr.to(dev), ytr.to(dev), xte.to(dev), yte.to(dev)
     transforms = [Rotation(float(max_angle) * k / n, k) for k in range(n)]
     names = tuple(str(c) for c in range(10))
-    tasks = derived_tasks(xtr, ytr, xte, yte, transforms, names, max_train_per_class)
+    caps = image_caps(train_per_class, test_per_class)
+    tasks = derived_tasks(xtr, ytr, xte, yte, transforms, names, least(max_train_per_class, train_per_class),
+                          test_per_class)
     return Benchmark("rotated-mnist", "image", tasks, names,
-                     provenance={**provenance, "params": {"max_angle": float(max_angle)}})
+                     provenance={**provenance, "params": {"max_angle": float(max_angle), **caps}})

@@ -10,11 +10,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..errors import ConfigError, DataError, short_repr
+from ..errors import ConfigError, DataError, check_int, short_repr
 from .types import Benchmark, DerivedImages, Inputs, InputTransform, Task, TaskData, subset
 
 __all__ = ["VALIDATION_FRACTION", "benchmark_from_dataset", "benchmark_from_tensors", "build_tasks", "class_index",
-           "derived_tasks", "first_tasks", "images_to_tensor", "validate_class_split", "validation_split"]
+           "derived_tasks", "first_tasks", "image_caps", "images_to_tensor", "least", "validate_class_split",
+           "validation_split"]
 
 #: Pixel normalisation of the reference code, ToTensor() then Normalize((0.5,), (0.5,)) -> [-1, 1].
 PIXEL_MEAN, PIXEL_STD = 0.5, 0.5
@@ -93,16 +94,34 @@ def build_tasks(xtr: Inputs, ytr: Tensor, xte: Inputs, yte: Tensor,
     return tasks
 
 
+def least(a: int | None, b: int | None) -> int | None:
+    """The smaller of two caps, None meaning no cap."""
+    return b if a is None else a if b is None else min(a, b)
+
+
+def image_caps(train_per_class: int | None, test_per_class: int | None) -> dict[str, int]:
+    """A derived stream's caps on images per class, checked, as its parameters record them (unset ones left
+    out, so an uncapped stream records no caps)."""
+    caps = {"train_per_class": train_per_class, "test_per_class": test_per_class}
+    for k, v in caps.items():
+        check_int(k, v, minimum=1, optional=True)
+    return {k: v for k, v in caps.items() if v is not None}
+
+
 def derived_tasks(xtr: Tensor, ytr: Tensor, xte: Tensor, yte: Tensor, transforms: Sequence[InputTransform],
-                  class_names: Sequence[str], max_train_per_class: int | None) -> list[Task]:
+                  class_names: Sequence[str], max_train_per_class: int | None,
+                  max_test_per_class: int | None = None) -> list[Task]:
     """One task per transform, each over every class of the data set: the same training images (the first
-    ``max_train_per_class`` of each class, in file order) and test images, shared, seen through the task's
-    transform (`DerivedImages`): a stream of derived tasks stores one copy of the images."""
+    ``max_train_per_class`` of each class, in file order) and test images (the first ``max_test_per_class``),
+    shared, seen through the task's transform (`DerivedImages`): a stream of derived tasks stores one copy of
+    the images."""
     classes = tuple(range(len(class_names)))
     itr, ltr = class_index(ytr, classes, max_train_per_class)
-    rows = None if max_train_per_class is None else itr
-    return [Task(i, classes, tuple(class_names), TaskData(DerivedImages(xtr, f, rows), ltr),
-                 TaskData(DerivedImages(xte, f), yte)) for i, f in enumerate(transforms)]
+    ite, lte = class_index(yte, classes, max_test_per_class)
+    rows_tr = None if max_train_per_class is None else itr
+    rows_te = None if max_test_per_class is None else ite
+    return [Task(i, classes, tuple(class_names), TaskData(DerivedImages(xtr, f, rows_tr), ltr),
+                 TaskData(DerivedImages(xte, f, rows_te), lte)) for i, f in enumerate(transforms)]
 
 
 def benchmark_from_tensors(xtr: Tensor, ytr: Tensor, xte: Tensor, yte: Tensor,
