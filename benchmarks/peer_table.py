@@ -30,6 +30,7 @@ METHODS: dict[str, dict[str, tuple[str, str, float | None]]] = {
         "lwf": ("lwf", "--lwf", 21.89),
         "replay/vandeven": ("replay", "--replay=buffer", 88.79),
         "dgr": ("dgr", "--replay=generative", 90.35),
+        "agem/vandeven": ("agem", "--agem", None),
     },
     # their code's task-incremental "none" masks the other tasks' output units: a head per task, as ours
     "task": {
@@ -39,12 +40,13 @@ METHODS: dict[str, dict[str, tuple[str, str, float | None]]] = {
         "lwf": ("lwf", "--lwf", None),
         "replay/vandeven": ("replay", "--replay=buffer", None),
         "dgr": ("dgr", "--replay=generative", None),
+        "agem/vandeven": ("agem", "--agem", None),
     },
 }
 PRESETS = {"class": "vandeven", "task": "vandeven-task"}
 PUBLISHED_NOTE = {
     "class": ("published: van de Ven, Tuytelaars & Tolias (2022), Split-MNIST class-incremental; none is "
-              "published for fine-tuning"),
+              "quoted for fine-tuning and A-GEM"),
     "task": "no published number is quoted",
 }
 _AVERAGE = re.compile(r"=> average accuracy over all \d+ contexts: ([0-9.]+)")

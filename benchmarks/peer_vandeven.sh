@@ -5,7 +5,7 @@
 #   PEER=/path/to/continual-learning PEER_PY=/path/to/python MYGO_DATA=../shared/data \
 #     bash benchmarks/peer_vandeven.sh OUT_DIR SCENARIO METHOD SEED [SEED ...]
 #
-# METHOD: none | joint | ewc | lwf | replay | dgr | bir. Each run writes OUT_DIR/<scenario>_<method>_seed<N>.txt:
+# METHOD: none | joint | ewc | lwf | replay | agem | dgr | bir. Each run writes OUT_DIR/<scenario>_<method>_seed<N>.txt:
 # the command, the peer's commit, and what the peer printed from its evaluation on (progress bars dropped).
 set -euo pipefail
 out=$1 scenario=$2 method=$3; shift 3
@@ -24,6 +24,7 @@ case $method in
   ewc) flags=(--ewc) ;;
   lwf) flags=(--lwf) ;;
   replay) flags=(--replay=buffer) ;;
+  agem) flags=(--agem) ;;  # their A-GEM: the replay buffer, its gradient an inequality constraint
   dgr) flags=(--replay=generative) ;;
   bir) flags=(--brain-inspired) ;;
   *) echo "unknown method: $method" >&2; exit 2 ;;

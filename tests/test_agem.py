@@ -8,12 +8,13 @@ import torch
 from mygo_nb.config import Profile, TrainConfig
 from mygo_nb.core.context import RunContext
 from mygo_nb.core.metrics import forgetting
-from mygo_nb.data import Benchmark, take
+from mygo_nb.data import Benchmark, benchmark_from_tensors, take
 from mygo_nb.learners import check_method, methods
 from mygo_nb.learners.agem import AGEM, AGEMConfig, agem_project
 from mygo_nb.learners.replay import ExperienceReplay
 from mygo_nb.running.experiment import run, seed_everything
 
+from .conftest import TEST_DEVICE, _synthetic
 from .test_reliability import _interrupted_then_resumed, _same_run
 
 SMALL = Profile("small", TrainConfig(batch_size=32, wake_epochs=2, sleep_steps=20))
@@ -37,6 +38,22 @@ def test_projection_by_hand() -> None:
 def test_agem_is_registered_for_every_scenario() -> None:
     assert "agem" in methods()
     assert check_method("agem").scenarios == ("task", "domain", "class")
+
+
+def test_vandeven_variant_keeps_their_100_images_per_class() -> None:
+    """``agem/vandeven``: van de Ven et al.'s ``--agem`` buffer, 100 MNIST images (784 bytes each) per class,
+    the budget of ``replay/vandeven``; with more images at hand it keeps exactly that many per class."""
+    entry = check_method("agem", "vandeven", "class")
+    assert entry.config.bytes_per_task == 2 * 100 * 28 * 28 == check_method("replay", "vandeven").config.bytes_per_task
+    assert check_method("agem").config.bytes_per_task is None  # the default stays storage-fair to MyGO
+    xtr, ytr = _synthetic(130, 4, 0)
+    xte, yte = _synthetic(5, 4, 1)
+    bench = benchmark_from_tensors(xtr, ytr, xte, yte, [[0, 1], [2, 3]], name="tiny130", device=TEST_DEVICE)
+    learner = AGEM(bench, _ctx(bench, "class"), entry.config)
+    learner.learn(bench.tasks[0])
+    (task, _, y), = learner.buffer
+    assert task == 0 and torch.bincount(y).tolist() == [100, 100]
+    assert learner.stored_bytes() == {0: 2 * 100 * 28 * 28}
 
 
 @pytest.mark.parametrize("bench_name", ["image3", "text2"])

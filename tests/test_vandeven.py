@@ -220,14 +220,19 @@ def test_vae_step_averages_each_samples_terms_with_its_weight():
 
 def test_the_vandeven_preset_runs_every_baseline_five_seeds_under_the_profile(tmp_path):
     runs = expand_spec(load_spec("vandeven")[0], data_roots={None: str(tmp_path)})
-    assert len(runs) == 30 and {r.profile for r in runs} == {"vandeven"} and {r.scenario for r in runs} == {"class"}
+    assert len(runs) == 35 and {r.profile for r in runs} == {"vandeven"} and {r.scenario for r in runs} == {"class"}
     task = expand_spec(load_spec("vandeven-task")[0], data_roots={None: str(tmp_path)})
-    assert len(task) == 30 and {r.scenario for r in task} == {"task"} and {r.profile for r in task} == {"vandeven"}
+    assert len(task) == 35 and {r.scenario for r in task} == {"task"} and {r.profile for r in task} == {"vandeven"}
     assert {(r.method, r.variant) for r in task} == {("joint", None), ("finetune-multihead", None), ("lwf", None),
-                                                     ("ewc", "vandeven-task"), ("replay", "vandeven"), ("dgr", None)}
+                                                     ("ewc", "vandeven-task"), ("replay", "vandeven"), ("dgr", None),
+                                                     ("agem", "vandeven")}
     assert {(r.method, r.variant) for r in runs} == {("joint", None), ("finetune", None), ("ewc", "vandeven"),
-                                                    ("lwf", None), ("replay", "vandeven"), ("dgr", None)}
+                                                    ("lwf", None), ("replay", "vandeven"), ("dgr", None),
+                                                    ("agem", "vandeven")}
     assert {r.seed for r in runs} == set(range(5)) and {r.eval_on for r in runs} == {"test"}
+    # A-GEM keeps one Adam for the stream, as their code does (the class preset's other methods do not)
+    agem = [r for r in runs + task if r.method == "agem"]
+    assert all(dict(r.train_options).get("stream_optimizer") is True or r.scenario == "task" for r in agem)
 
 
 def test_vae_step_with_a_bernoulli_decoder_scores_pixels_as_probabilities_of_ink():

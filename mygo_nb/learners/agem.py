@@ -14,6 +14,19 @@ flattened together) is projected when the two conflict:
 
 so that, to first order, the step does not increase the loss on the buffer. The optimiser then steps along
 the projected :math:`g`. The stage log's ``projected`` is the share of steps whose gradient was projected.
+
+Variant ``vandeven``: the buffer of van de Ven et al.'s ``--agem`` option (GMvandeVen/continual-learning at
+e6d795a): ``params/param_values.py`` l. 29-31 makes ``--agem`` their stored-data replay with the replayed loss
+used only as an inequality constraint, so its buffer is their replay buffer of 100 randomly chosen training
+images per class for Split-MNIST (l. 87-92), the budget of ``replay/vandeven``. Their reference batch is one
+batch (128) from the previous tasks' buffer (``train/train_task_based.py`` l. 150-156, 185-191), class-
+incrementally scored over all ten output units (their default ``--active-classes=all``, ``params/options.py``
+l. 147, ``train_task_based.py`` l. 99-101; here over the classes seen so far, as every class-incremental
+learner of this package); task-incrementally it is split evenly over the previous tasks, each scored on its
+own classes (l. 138-149, 200-211). Their projection (``models/classifier.py`` l. 216-230, 307-325) is the
+formula above over every parameter, with ``1e-7`` added to :math:`g_\text{ref}^\top g_\text{ref}`; one Adam
+serves their whole stream (``--optimizer=adam``, ``params/options.py`` l. 136), which the presets' runs of
+this variant set with ``stream_optimizer``.
 """
 
 from __future__ import annotations
@@ -27,7 +40,7 @@ from torch import Tensor
 from ..data import Inputs, Task, concat_inputs, subset, take
 from ..errors import check_int
 from .base import register
-from .replay import ExperienceReplay
+from .replay import VANDEVEN_BYTES, ExperienceReplay
 
 __all__ = ["AGEM", "AGEMConfig", "agem_project"]
 
@@ -55,7 +68,8 @@ def agem_project(g: Tensor, g_ref: Tensor) -> Tensor:
     return g - (dot / torch.dot(g_ref, g_ref)) * g_ref
 
 
-@register("agem", config=AGEMConfig)
+@register("agem", config=AGEMConfig,
+          variants={None: AGEMConfig(), "vandeven": AGEMConfig(bytes_per_task=VANDEVEN_BYTES)})
 class AGEM(ExperienceReplay):
     """A-GEM: each step's gradient projected so as not to increase the loss on a buffer of real samples."""
 
