@@ -139,11 +139,31 @@ def test_presets_are_committed_json_and_expand(tmp_path: Path, tiny_agnews: Path
     ({"benchmark": "split-mnist", "method": "mygo", "scenario": "domain"}, "mygo/reference is not defined in the"),
     ({"benchmark": "split-mnist", "method": "finetune-multihead", "scenario": "domain"},
      "finetune-multihead is not defined in the domain scenario"),
+    ({"benchmark": "split-mnist", "method": "finetune", "tasks": 6}, "split-mnist has at most 5 tasks"),
+    ({"benchmark": "permuted-mnist", "method": "finetune", "tasks": 0}, "tasks must be an integer >= 1"),
+    ({"benchmark": "permuted-mnist", "method": "finetune", "benchmark_options": {"sed": 1}},
+     "grid block 1: benchmark permuted-mnist has no parameter 'sed'"),
 ])
 def test_bad_specs_are_one_line_errors(tmp_path: Path, block: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as e:
         expand_spec({"grid": [block]}, data_roots={None: str(tmp_path)})
     assert "\n" not in str(e.value)
+
+
+def test_task_counts_and_benchmark_options_name_runs_and_reach_the_notebook(tmp_path: Path) -> None:
+    spec = {"grid": [{"benchmark": "permuted-mnist", "method": "finetune", "tasks": [5, 50],
+                      "benchmark_options": {"train_per_class": 100}}]}
+    runs = {r.name: r for r in expand_spec(spec, data_roots={None: str(tmp_path)})}
+    assert sorted(runs) == [
+        "permuted-mnist-50tasks-train_per_class-100__finetune__quick__domain__eval-test__seed0",
+        "permuted-mnist-5tasks-train_per_class-100__finetune__quick__domain__eval-test__seed0"]
+    five = runs["permuted-mnist-5tasks-train_per_class-100__finetune__quick__domain__eval-test__seed0"]
+    assert five.scenario == "domain"  # the benchmark's default scenario
+    params = five.parameters("x.json")
+    assert params["tasks"] == 5 and params["benchmark_options"] == {"train_per_class": 100}
+    plain = expand_spec({"grid": [{"benchmark": "split-mnist", "method": "finetune"}]},
+                        data_roots={None: str(tmp_path)})[0].parameters("x.json")
+    assert "tasks" not in plain and "benchmark_options" not in plain  # split runs keep their keys
 
 
 def test_scenario_names_keys_and_parameters(tmp_path: Path) -> None:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ..config import EVAL_SPLITS, PROFILES, TrainConfig, with_options
-from ..data import benchmark_names, default_agnews_root, resolve_data_root
+from ..data import benchmark_entry, benchmark_names, default_agnews_root, resolve_data_root
+from ..data.registry import check_params
 from ..errors import ConfigError, check_choice
 from ..learners import check_method
 
@@ -21,7 +22,7 @@ __all__ = ["DEFAULT_NOTEBOOK", "GRID_KEYS", "MANIFEST", "SIDECAR", "RunSpec", "d
            "notebook_digest", "packaged_notebook", "preset_names", "read_json", "resolve_notebook"]
 
 GRID_KEYS = ("notebook", "benchmark", "method", "profile", "seed", "device", "data_root", "eval_on", "scenario",
-             "deterministic", "options", "train_options")
+             "deterministic", "options", "train_options", "tasks", "benchmark_options")
 #: The notebook a grid block without ``notebook`` runs: shipped inside the package (``mygo_nb/reproduce/notebooks/``,
 #: the book's appendix page too), so sweeps work from an installed wheel and from any folder.
 DEFAULT_NOTEBOOK = "run_one.ipynb"
@@ -52,6 +53,9 @@ class RunSpec:
     #: ``((name, value), ...)`` sorted by name, values JSON scalars
     options: tuple[tuple[str, Any], ...] = ()
     train_options: tuple[tuple[str, Any], ...] = ()
+    #: the benchmark's number of tasks (None: its default) and its own parameters, ``((name, value), ...)``
+    tasks: int | None = None
+    benchmark_options: tuple[tuple[str, Any], ...] = ()
 
     @property
     def name(self) -> str:
@@ -63,7 +67,9 @@ class RunSpec:
         scenario = "" if self.scenario == "task" else f"__{self.scenario}"
         det = "__deterministic" if self.deterministic else ""
         settings = "".join(f"__{k}-{v}" for k, v in (*self.options, *self.train_options))
-        return (f"{prefix}{self.benchmark}__{label}__{self.profile}{scenario}{settings}"
+        bench = self.benchmark + ("" if self.tasks is None else f"-{self.tasks}tasks")
+        bench += "".join(f"-{k}-{v}" for k, v in self.benchmark_options)
+        return (f"{prefix}{bench}__{label}__{self.profile}{scenario}{settings}"
                 f"__eval-{self.eval_on}__seed{self.seed}{det}")
 
     def parameters(self, result_path: str | None = None, checkpoint_dir: str | None = None) -> dict[str, Any]:
@@ -82,6 +88,10 @@ class RunSpec:
             params["options"] = dict(self.options)
         if self.train_options:
             params["train_options"] = dict(self.train_options)
+        if self.tasks is not None:
+            params["tasks"] = self.tasks
+        if self.benchmark_options:
+            params["benchmark_options"] = dict(self.benchmark_options)
         if checkpoint_dir is not None:
             params["checkpoint_dir"] = checkpoint_dir
         return params
@@ -223,9 +233,11 @@ def expand_spec(spec: Mapping[str, Any], base: Path | None = None, *, device: st
         merged.setdefault("deterministic", False)
         if deterministic:
             merged["deterministic"] = True
-        merged.setdefault("scenario", "task")
+        merged.setdefault("scenario", None)
         merged.setdefault("options", None)
         merged.setdefault("train_options", None)
+        merged.setdefault("tasks", None)
+        merged.setdefault("benchmark_options", None)
         if notebook:
             merged["notebook"] = notebook
         if device:
@@ -239,12 +251,28 @@ def expand_spec(spec: Mapping[str, Any], base: Path | None = None, *, device: st
             if (benchmarks and bench not in benchmarks) or (eval_on and p["eval_on"] not in eval_on):
                 continue
             method, _, variant = str(p["method"]).partition("/")
-            scenario = str(p["scenario"])
+            bentry = benchmark_entry(bench)
+            scenario = bentry.default_scenario if p["scenario"] is None else str(p["scenario"])
+            tasks = p["tasks"]
+            if tasks is not None and (isinstance(tasks, bool) or not isinstance(tasks, int) or tasks < 1):
+                raise ConfigError(f"{where}: tasks must be an integer >= 1, got {tasks!r}")
+            if bentry.max_tasks is not None and tasks is not None and tasks > bentry.max_tasks:
+                raise ConfigError(f"{where}: {bench} has at most {bentry.max_tasks} tasks; got tasks={tasks}")
+            bopts = p["benchmark_options"] or {}
+            if not isinstance(bopts, Mapping):
+                raise ConfigError(f"{where}: benchmark_options must be a mapping, got {bopts!r}")
+            try:
+                check_params(bentry, bopts)
+            except ConfigError as e:
+                raise ConfigError(f"{where}: {e}") from None
             try:
                 entry = check_method(method, variant or None, scenario)
             except ConfigError as e:
                 raise ConfigError(f"{where}: {e}") from None
             variant = entry.variant
+            if scenario not in bentry.scenarios:
+                raise ConfigError(f"{where}: {bench} runs in the scenarios {', '.join(bentry.scenarios)}; "
+                                  f"got {scenario!r}")
             options = _settings(p["options"], entry.config, "options", where)
             train_options = _settings(p["train_options"], TrainConfig(), "train_options", where)
             if isinstance(p["seed"], bool) or not isinstance(p["seed"], int) or p["seed"] < 0:
@@ -270,7 +298,8 @@ def expand_spec(spec: Mapping[str, Any], base: Path | None = None, *, device: st
                 profile=check_choice("profile", str(p["profile"]), tuple(PROFILES)), seed=int(p["seed"]),
                 eval_on=check_choice("eval split", str(p["eval_on"]), EVAL_SPLITS), device=dev,
                 data_root=root, notebook_sha=digests[nb], scenario=scenario, deterministic=p["deterministic"],
-                options=options, train_options=train_options))
+                options=options, train_options=train_options, tasks=tasks,
+                benchmark_options=tuple(sorted(bopts.items()))))
     return dedupe(runs)
 
 
