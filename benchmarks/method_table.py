@@ -22,7 +22,7 @@ from mygo_nb.config import PROFILES
 from mygo_nb.data import benchmark_names, load_benchmark
 from mygo_nb.running.experiment import resolve_device, run
 from mygo_nb.running.paper import mean_std
-from mygo_nb.running.records import RunResult
+from mygo_nb.running.records import RunResult, bench_data, run_identity
 
 ALL = [("mygo", "reference"), ("mygo", "paper"), ("finetune", None), ("finetune-multihead", None), ("joint", None)]
 
@@ -54,16 +54,17 @@ def main() -> None:
             if path.exists():
                 results.append(RunResult.load(path))
                 continue
-            key = (args.benchmark, method, variant or None, seed, args.eval_on, args.profile)
-            found = next((r for r in known if _key(r) == key), None)
+            if bench is None:
+                bench = load_benchmark(args.benchmark, args.data_root, max_train_per_class=prof.max_train_per_class,
+                                       device=resolve_device(args.device))
+            key = run_identity(args.benchmark, method, variant or None, "task", seed, args.eval_on, prof.to_dict(),
+                               bench_data(bench))
+            found = next((r for r in known if r.identity() == key), None)
             if found is not None:
                 results.append(found)
                 continue
             if args.existing_only:
                 continue
-            if bench is None:
-                bench = load_benchmark(args.benchmark, args.data_root, max_train_per_class=prof.max_train_per_class,
-                                       device=resolve_device(args.device))
             r = run(bench, method, variant or None, prof, seed=seed, eval_on=args.eval_on, progress=False)
             r.save(path)
             print(r.summary(), flush=True)
@@ -112,10 +113,6 @@ def _records(folder: Path) -> list[RunResult]:
         except (ValueError, TypeError, KeyError, AttributeError):
             continue
     return out
-
-
-def _key(r: RunResult) -> tuple:
-    return (r.benchmark, r.method, r.variant, r.seed, r.eval_on, r.config.get("name"))
 
 
 def _storage(r: RunResult) -> str:

@@ -157,7 +157,7 @@ def test_two_permutation_seeds_are_two_runs_for_checkpoints():
     a, b = _perm_stream(seed=5), _perm_stream(seed=6)
     fa = run_fingerprint(a, "finetune", None, TINY.to_dict(), 0, "test", "domain")
     fb = run_fingerprint(b, "finetune", None, TINY.to_dict(), 0, "test", "domain")
-    assert fa["benchmark_params"] == {"seed": 5} and fa != fb
+    assert fa["params"] == {"seed": 5} and fa != fb
 
 
 # ------------------------------------------------------------------------------------------------ every method
@@ -224,3 +224,19 @@ def test_cli_runs_permuted_and_rotated_mnist_with_a_task_count(data_root: Path, 
     rc = main(["run", "--benchmark", "rotated-mnist", "--method", "finetune", "--bench", "angle=3",
                "--data-root", str(data_root)])
     assert rc == 2 and "did you mean 'max_angle'" in capsys.readouterr().err
+
+
+def test_lookups_tables_and_checkpoints_share_one_run_identity():
+    from mygo_nb.book.remote import record_fields, record_key, run_key
+    from mygo_nb.running.records import bench_data, run_identity
+
+    bench = _perm_stream(2)
+    r = run(bench, "finetune", None, TINY, seed=1, progress=False, scenario="domain")
+    ident = run_identity(bench.name, "finetune", None, "domain", 1, "test", TINY.to_dict(), bench_data(bench))
+    assert r.identity() == ident and ident["params"] == {"seed": 5}
+    assert run_key(bench, "finetune", None, TINY, 1, "test", "domain") == tuple(ident.values())
+    assert record_key(record_fields(r), False) == tuple(ident.values())
+    fp = run_fingerprint(bench, "finetune", None, TINY.to_dict(), 1, "test", "domain")
+    assert {k: fp[k] for k in ident} == ident
+    other = run(_perm_stream(2, seed=6), "finetune", None, TINY, seed=1, progress=False, scenario="domain")
+    assert other.identity() != ident  # another permutation seed is another run

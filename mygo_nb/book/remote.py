@@ -27,7 +27,7 @@ import platformdirs
 from ..config import Profile
 from ..data import Benchmark
 from ..learners.base import config_dict
-from ..running.records import RunResult, atomic_write_text, complete_profile
+from ..running.records import RunResult, atomic_write_text, bench_data, record_data, run_identity
 
 __all__ = ["MANIFEST", "RECORDS_URL", "RECORDS_URL_ENV", "build_manifest", "cache_dir", "find_remote", "forget",
            "manifest_text", "record_fields", "record_files", "record_key", "records_url", "run_key"]
@@ -75,21 +75,18 @@ def record_fields(r: RunResult) -> dict[str, Any]:
 
 
 def record_key(fields: Mapping[str, Any], by_config: bool) -> tuple[Any, ...]:
-    """What a record ran: benchmark, method, the variant's name (or, ``by_config``, the method config it ran
-    with), scenario, seed, split, profile (completed with fields added since), data checksums, the benchmark's
-    own parameters (a derived stream's; None for a split benchmark) and task sizes."""
-    return (fields["benchmark"], fields["method"], fields["method_config"] if by_config else fields["variant"],
-            fields["scenario"], fields["seed"], fields["eval_on"], complete_profile(fields["config"]),
-            fields["files"], fields.get("params"), fields["train_sizes"], fields["test_sizes"])
+    """What a record ran (`run_identity`, as a tuple): ``by_config``, matched on the method config it ran with
+    instead of its variant's name."""
+    return tuple(run_identity(fields["benchmark"], fields["method"],
+                              fields["method_config"] if by_config else fields["variant"], fields["scenario"],
+                              fields["seed"], fields["eval_on"], fields["config"], record_data(dict(fields))).values())
 
 
 def run_key(bench: Benchmark, method: str, variant: str | None, profile: Profile, seed: int, eval_on: str,
             scenario: str = "task", config: Any = None) -> tuple[Any, ...]:
     """The `record_key` a record of this run on these data has (``config``: matched by method config)."""
-    return (bench.name, method, variant if config is None else config_dict(config), scenario, seed, eval_on,
-            profile.to_dict(), bench.provenance.get("files"), bench.provenance.get("params") or None,
-            [len(t.train) for t in bench.tasks],
-            [len(t.test) for t in bench.tasks])
+    return tuple(run_identity(bench.name, method, variant if config is None else config_dict(config), scenario,
+                              seed, eval_on, profile.to_dict(), bench_data(bench)).values())
 
 
 # ------------------------------------------------------------------------------------------- the manifest

@@ -35,7 +35,7 @@ from ..core.store import file_sha256, read_safetensors, write_safetensors
 from ..errors import StoreError
 from ..learners import Learner
 from .loop import StreamRun
-from .records import atomic_write_text
+from .records import atomic_write_text, bench_data, run_identity
 
 __all__ = ["CheckpointError", "Checkpointer", "run_fingerprint"]
 
@@ -166,17 +166,11 @@ def _short(v: Any, n: int = 60) -> str:
 
 def run_fingerprint(bench: Any, method: str, variant: str | None, profile: dict[str, Any], seed: int,
                     eval_on: str, scenario: str = "task", config: dict[str, Any] | None = None) -> dict[str, Any]:
-    """What identifies a run for resuming: options, seed, device type, data, and the torch version
-    (``config``: a method config that overrides the variant's named one, see `mygo_nb.experiment.run`)."""
-    files = bench.provenance.get("files", {})
-    extra: dict[str, Any] = {} if scenario == "task" else {"scenario": scenario}  # task checkpoints stay resumable
-    if config is not None:
-        extra["config"] = config
-    if bench.provenance.get("params"):  # a derived stream's parameters (split benchmarks have none)
-        extra["benchmark_params"] = bench.provenance["params"]
-    return {"format": FORMAT, "benchmark": bench.name, "method": method, "variant": variant, "profile": profile,
-            "seed": seed, "eval_on": eval_on, **extra, "device": bench.device.type,
-            "tasks": [list(t.classes) for t in bench.tasks],
-            "sizes": [[len(t.train), len(t.test)] for t in bench.tasks],
-            "data_md5": {k: v.get("md5") for k, v in files.items()} if isinstance(files, dict) else None,
+    """What identifies a run for resuming: the run (`~mygo_nb.running.records.run_identity`), the method config
+    that overrides the variant's named one, if any (``config``, see `mygo_nb.experiment.run`), the tasks'
+    classes, the device type and the torch version."""
+    extra: dict[str, Any] = {} if config is None else {"config": config}
+    return {"format": FORMAT, **run_identity(bench.name, method, variant, scenario, seed, eval_on, profile,
+                                             bench_data(bench)),
+            **extra, "tasks": [list(t.classes) for t in bench.tasks], "device": bench.device.type,
             "torch": torch.__version__}

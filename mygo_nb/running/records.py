@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from ..config import TrainConfig, method_label
+from ..data import Benchmark
 
-__all__ = ["RunResult", "atomic_write_text", "complete_profile", "library_versions"]
+__all__ = ["RunResult", "atomic_write_text", "bench_data", "complete_profile", "library_versions", "record_data",
+           "run_identity"]
 
 
 def library_versions() -> dict[str, str]:
@@ -59,6 +61,33 @@ def complete_profile(config: dict[str, Any]) -> dict[str, Any]:
             "task_split": config.get("task_split", "default")}
 
 
+def run_identity(benchmark: str, method: str, variant: Any, scenario: str, seed: int, eval_on: str,
+                 profile: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """What a run is: the one answer behind the record lookups (`mygo_nb.book.remote.run_key`), the tables
+    and the checkpoint fingerprints (`mygo_nb.running.checkpoint.run_fingerprint`).
+
+    The benchmark, the method, its variant's name (or the method config it ran with), the scenario, the seed,
+    the evaluated split, the profile (completed with the fields added since, `complete_profile`), and of the
+    data (`bench_data`, `record_data`): the files' checksums, the benchmark's own parameters (None for a split
+    benchmark) and the tasks' sizes.
+    """
+    return {"benchmark": benchmark, "method": method, "variant": variant, "scenario": scenario, "seed": seed,
+            "eval_on": eval_on, "profile": complete_profile(profile), "files": data.get("files"),
+            "params": data.get("params") or None, "train_sizes": data.get("train_sizes"),
+            "test_sizes": data.get("test_sizes")}
+
+
+def bench_data(bench: Benchmark) -> dict[str, Any]:
+    """The data fields `run_identity` takes, of a loaded benchmark."""
+    return {"files": bench.provenance.get("files"), "params": bench.provenance.get("params"),
+            "train_sizes": [len(t.train) for t in bench.tasks], "test_sizes": [len(t.test) for t in bench.tasks]}
+
+
+def record_data(data: dict[str, Any]) -> dict[str, Any]:
+    """The data fields `run_identity` takes, of a record's ``data``."""
+    return {k: data.get(k) for k in ("files", "params", "train_sizes", "test_sizes")}
+
+
 @dataclass
 class RunResult:
     """Everything one run produced that a table, a figure or a reader needs."""
@@ -94,6 +123,12 @@ class RunResult:
 
     def to_json(self, indent: int | None = 1) -> str:
         return json.dumps(self.to_dict(), indent=indent)
+
+    def identity(self, by_config: bool = False) -> dict[str, Any]:
+        """This record's `run_identity` (``by_config``: its method config in place of its variant's name)."""
+        variant = self.traces.get("method_config") if by_config else self.variant
+        return run_identity(self.benchmark, self.method, variant, self.scenario, self.seed, self.eval_on,
+                            self.config, record_data(self.data))
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         return atomic_write_text(path, self.to_json())
