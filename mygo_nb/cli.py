@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from .config import EVAL_SPLITS, PROFILES, with_options
+from .config import EVAL_SPLITS, NETS, PROFILES, with_options
 from .core.scenarios import SCENARIOS
 from .data import Benchmark, benchmark_entry, benchmark_names
 from .errors import ConfigError, DataError
@@ -83,6 +83,16 @@ def _key_values(pairs: list[str], flag: str, example: str) -> dict[str, str]:
     return options
 
 
+def _train_options(args: argparse.Namespace) -> dict[str, str]:
+    """``--train`` options, with ``--net NET`` as ``net=NET`` (given both ways, they must agree)."""
+    options = _key_values(args.train_options, "--train", "lr_slow=3e-4")
+    if args.net is not None:
+        if options.get("net", args.net) != args.net:
+            raise ConfigError(f"--net {args.net} and --train net={options['net']} disagree; give one of them")
+        options["net"] = args.net
+    return options
+
+
 def _scenario(args: argparse.Namespace) -> str:
     """``--scenario``, else the benchmark's default one."""
     return args.scenario or benchmark_entry(args.benchmark).default_scenario
@@ -138,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "`python -m mygo_nb methods` lists every method's options")
     r.add_argument("--train", action="append", default=[], metavar="KEY=VALUE", dest="train_options",
                    help="set one field of the profile's training config (repeatable), e.g. --train lr_slow=3e-4")
+    r.add_argument("--net", choices=NETS, default=None,
+                   help="the Neocortex Net's extractor, short for --train net=NET: paper (the paper's), mlp400 "
+                        "(van de Ven et al.'s, images) or minilm (the pretrained all-MiniLM-L6-v2 with LoRA "
+                        "adapters, text; its tokenizer makes the token ids); default: the profile's")
     r.add_argument("--scenario", choices=SCENARIOS, default=None,
                    help="task (the paper's, task identity at test), domain (one shared head) or class "
                         "(one growing head over all classes, no task identity); default: the benchmark's "
@@ -235,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                     progress=not args.no_progress, out=args.out, checkpoint_dir=ckpt,
                                     resume=args.resume, scenario=_scenario(args), config=config,
                                     deterministic=args.deterministic,
-                                    train_options=_key_values(args.train_options, "--train", "lr_slow=3e-4"),
+                                    train_options=_train_options(args),
                                     tasks=args.tasks,
                                     benchmark_options=_key_values(args.benchmark_options, "--bench", "seed=7"))
             print(result.summary())

@@ -5,7 +5,8 @@ paper's (and the public reference code's). A `Profile` pairs a `TrainConfig` wit
 and how the stream is cut into tasks: `paper` is the full protocol, `quick` is a small run for tests and CI
 (a minute or less on two CPU cores), `long-sleep` is the paper's budget with 3000 sleep steps, `vandeven` is
 the Split-MNIST protocol of van de Ven, Tuytelaars & Tolias (2022) and their public code, under which the
-baselines are held to their published numbers. `with_options` sets fields of any frozen config from
+baselines are held to their published numbers, `lora-toolkit` the budget of the reference repository's
+LoRA toolkit (a pretrained text encoder, net ``minilm``). `with_options` sets fields of any frozen config from
 ``KEY=VALUE`` strings (the CLI's ``--set``).
 """
 
@@ -31,9 +32,10 @@ __all__ = [
     "with_options",
 ]
 
-# the Neocortex Net's extractors: the paper's (a small CNN for images) and van de Ven et al.'s
-# fully connected 784-400-400 (images only); text benchmarks always use the paper's text net
-NETS: tuple[str, ...] = ("paper", "mlp400")
+# the Neocortex Net's extractors: the paper's (a small CNN for images, an EmbeddingBag for text), van
+# de Ven et al.'s fully connected 784-400-400 (images only) and a pretrained transformer with LoRA
+# adapters (text only; all-MiniLM-L6-v2 unless the benchmark's tokenizer names another model)
+NETS: tuple[str, ...] = ("paper", "mlp400", "minilm")
 # how a profile cuts a benchmark into tasks: the benchmark's default split, or van de Ven et al.'s
 # (Split-MNIST only: the digits relabelled by a permutation drawn from the run's seed)
 TASK_SPLITS: tuple[str, ...] = ("default", "vandeven")
@@ -109,6 +111,13 @@ PROFILES: dict[str, Profile] = {
     # 784-400-400 net, 2,000 batches of 128 per task, Adam at 1e-3, a 784-400-400 VAE with z = 100
     "vandeven": Profile("vandeven", TrainConfig(iters_per_task=2000, z_dim=100, gan_hidden=400,
                                                 net="mlp400", vae_depth=2), task_split="vandeven"),
+    # the reference repository's toolkit/rwkv/lora_with_mygo.py (commit 51d3328, lines 27-45): wake at 1e-4
+    # for 3 epochs, sleep at 3e-5 for 200 steps, batches of 16, z = 64, on a pretrained encoder with LoRA
+    # r = 8, alpha = 16 (the LoRASpec defaults). Its 1,000 examples per task (line 89) are 500 per class
+    # here; its LoRA dropout 0.05 is 0 here (resumable runs) and its 128 tokens per text 64.
+    "lora-toolkit": Profile("lora-toolkit", TrainConfig(batch_size=16, wake_epochs=3, sleep_steps=200,
+                                                        lr_fast=1e-4, lr_slow=3e-5, z_dim=64, net="minilm"),
+                            max_train_per_class=500),
 }
 
 # "val": the held-out part of the training data (`mygo_nb.data.validation_split`), where hyper-parameters are chosen

@@ -16,6 +16,8 @@ pytest.importorskip("peft", reason="the pretrained extra: pip install 'mygo-nb[p
 
 import mygo_nb.core.pretrained as pretrained  # noqa: E402
 import mygo_nb.data.pretrained_text as ptext  # noqa: E402
+from mygo_nb.config import Profile, TrainConfig  # noqa: E402
+from mygo_nb.core.context import RunContext  # noqa: E402
 from mygo_nb.core.net import adam, set_extractor_trainable  # noqa: E402
 from mygo_nb.core.pretrained import (  # noqa: E402
     LoRASpec,
@@ -23,11 +25,16 @@ from mygo_nb.core.pretrained import (  # noqa: E402
     make_pretrained_text_net,
     resolve_model,
 )
-from mygo_nb.core.store import read_safetensors, write_safetensors  # noqa: E402
+from mygo_nb.core.store import load_net, read_safetensors, save_net, write_safetensors  # noqa: E402
+from mygo_nb.data import Benchmark, Task, TaskData  # noqa: E402
 from mygo_nb.data.pretrained_text import TokenMatrix, model_checksum, tokenize_texts  # noqa: E402
 from mygo_nb.errors import ConfigError, DataError, StoreError  # noqa: E402
+from mygo_nb.learners import entries, make_learner  # noqa: E402
+from mygo_nb.running.experiment import run, seed_everything  # noqa: E402
+from mygo_nb.running.loop import run_stream  # noqa: E402
 
 from .conftest import TEST_DEVICE  # noqa: E402
+from .test_reliability import _interrupted_then_resumed, _same_run  # noqa: E402
 
 DEVICE = TEST_DEVICE
 WORDS = ["the", "a", "stocks", "fall", "rise", "on", "wall", "street", "shares", "drop", "in", "new", "york",
@@ -369,3 +376,186 @@ def test_minilm_puts_paraphrases_closer_than_unrelated_titles(tmp_path: Path, mo
         e = torch.nn.functional.normalize(net.embed(m.to(DEVICE).take(torch.arange(3, device=DEVICE))), dim=1)
     sim = e @ e.T
     assert sim[0, 1] > sim[0, 2] + 0.2 and sim[0, 1] > sim[1, 2] + 0.2
+
+
+# --------------------------------------------------------------------------------------------------
+# Every method on a pretrained encoder: a tiny text stream of token matrices
+# --------------------------------------------------------------------------------------------------
+# How a learner gets a pretrained net: TrainConfig.net "minilm" and the benchmark's ``tokenizer`` parameter
+# (provenance["params"]), the model whose token ids the tasks hold; `make_net` builds the encoder on it.
+
+TOPICS = (["stocks", "shares", "market", "bank", "price", "trading"],
+          ["team", "wins", "football", "cup", "final"],
+          ["oil", "wall", "street", "new", "york"],
+          ["rise", "fall", "drop", "the", "a", "in", "on"])
+TINY_MINILM = Profile("tiny-minilm", TrainConfig(batch_size=8, wake_epochs=1, sleep_steps=4, z_dim=4, gan_hidden=8,
+                                                  net="minilm"))
+EVERY_RUN = [(e.method, e.variant, s) for e in entries() for s in e.scenarios]
+_FIRST = {e.method: (e.method, e.variant, e.scenarios[0]) for e in reversed(entries())}
+#: each method's first variant, in the class scenario where it runs there (the hardest), else its first
+RESUME_RUNS = [(e.method, e.variant, "class" if "class" in e.scenarios else e.scenarios[0])
+               for e in {e.method: e for e in reversed(entries())}.values()]
+
+
+@pytest.fixture(scope="module")
+def text_stream(tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> Benchmark:
+    """Two tasks of two topics, 8 training and 4 test texts per topic, as the tiny BERT's token ids."""
+    g = torch.Generator().manual_seed(0)
+
+    def texts(topic: int, n: int) -> list[str]:
+        words, out = TOPICS[topic], []
+        for _ in range(n):
+            length = int(torch.randint(2, 7, (1,), generator=g))
+            out.append(" ".join(words[int(i)] for i in torch.randint(len(words), (length,), generator=g)))
+        return out
+
+    cache = tmp_path_factory.mktemp("stream-tokens")
+    tasks = []
+    for i, (a, b) in enumerate([(0, 1), (2, 3)]):
+        parts = {}
+        for split, n in (("train", 8), ("test", 4)):
+            x = tokenize_texts(texts(a, n) + texts(b, n), tiny, max_length=16, cache_dir=cache)
+            parts[split] = TaskData(x, torch.tensor([0] * n + [1] * n))  # type: ignore[arg-type]
+        tasks.append(Task(i, (a, b), (str(a), str(b)), parts["train"], parts["test"]))
+    return Benchmark("tiny-pretrained-text", "text", tasks, ("0", "1", "2", "3"),
+                     provenance={"params": {"tokenizer": str(tiny)}}).to(DEVICE)
+
+
+def _learner_run(bench: Benchmark, method: str, variant: str | None, scenario: str):  # type: ignore[no-untyped-def]
+    rng, host = seed_everything(3, bench.device)
+    learner = make_learner(method, bench, RunContext(TINY_MINILM.train, rng, host, False, bench.n_tasks, scenario),
+                           variant)
+    before = frozen_tensors(learner.net)
+    return learner, before, run_stream(learner, bench, "test")
+
+
+@pytest.mark.parametrize(("method", "variant", "scenario"),
+                         [pytest.param(*r, marks=() if r in _FIRST.values() else pytest.mark.slow) for r in EVERY_RUN])
+def test_every_method_learns_a_stream_on_the_pretrained_encoder(text_stream: Benchmark, method: str,
+                                                               variant: str | None, scenario: str) -> None:
+    """Every method and variant, in every scenario it supports, runs on the adapter net; the pretrained weights
+    never change (copies share them: an in-place write anywhere would show here), only adapters, trunk and
+    heads are parameters, and every memory dreams in the pooled space. (``dreams`` is for images: its memories
+    dream pixels, and it says so.)"""
+    if method == "dreams":
+        with pytest.raises(ConfigError, match="works on image benchmarks"):
+            _learner_run(text_stream, method, variant, scenario)
+        return
+    learner, before, out = _learner_run(text_stream, method, variant, scenario)
+    assert type(learner.net.embed).__name__ == "PretrainedEncoder"
+    assert len(out.accuracy) == len(learner.stages(text_stream.tasks))  # joint training: one stage
+    assert len(out.accuracy[-1]) == 2 and all(0 <= a <= 100 for a in out.accuracy[-1])
+    after = frozen_tensors(learner.net)
+    assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)
+    assert {n.split(".")[0] for n, _ in learner.net.named_parameters()} <= {"embed", "trunk", "heads"}
+    assert all("lora_" in n for n, _ in learner.net.embed.named_parameters())
+    for memory in learner.memories:
+        dreams, _ = memory.dream(6)
+        assert dreams.shape == (6, 32) == (6, *learner.net.dream_shape)
+
+
+def test_the_pretrained_net_comes_from_the_benchmarks_tokenizer(text_stream: Benchmark) -> None:
+    rng, host = seed_everything(0, text_stream.device)
+    paper = Profile("p", TrainConfig(net="paper"))
+    with pytest.raises(ConfigError, match="need the net minilm"):
+        make_learner("finetune", text_stream, RunContext(paper.train, rng, host, False, 2, "task"))
+    bags = Benchmark("bags", "text", text_stream.tasks, text_stream.class_names)  # no tokenizer parameter
+    with pytest.raises(ConfigError, match="tokenizer=minilm"):
+        make_learner("finetune", bags, RunContext(TINY_MINILM.train, rng, host, False, 2, "task"))
+
+
+
+
+@pytest.mark.parametrize(("method", "variant", "scenario"), RESUME_RUNS)
+def test_resume_on_the_pretrained_encoder_is_bit_identical(text_stream: Benchmark, method: str, variant: str | None,
+                                                           scenario: str, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first variant of each method, interrupted after its first stage and resumed from the checkpoint
+    (adapters, trunk, heads, memories, buffers: the pretrained weights are not in it), gives the same run."""
+    if method in ("joint", "dreams"):
+        pytest.skip("joint training has one stage, nothing to resume; dreams runs on images only")
+    ref = run(text_stream, method, variant, TINY_MINILM, seed=3, progress=False, scenario=scenario)
+    resumed = _interrupted_then_resumed(text_stream, method, variant, tmp_path, 1, monkeypatch, scenario,
+                                        TINY_MINILM)
+    assert resumed.resources["resumed_after_stage"] == 1
+    _same_run(ref, resumed)
+
+
+def test_replay_keeps_token_matrices_and_counts_their_bytes(text_stream: Benchmark) -> None:
+    learner, _, _ = _learner_run(text_stream, "replay", None, "class")
+    assert all(isinstance(x, TokenMatrix) for _, x, _ in learner.buffer)
+    kept = {t: int(x.doc_nbytes(torch.arange(len(x), device=x.device)).sum()) for t, x, _ in learner.buffer}
+    assert learner.stored_bytes() == kept and all(v > 0 for v in kept.values())
+
+
+def test_save_net_and_load_net_rebuild_the_adapter_net(tiny: Path, tokens: TokenMatrix, tmp_path: Path) -> None:
+    net = tiny_net(tiny)
+    x = tokens.take(torch.arange(len(tokens), device=DEVICE))
+    one_step(net, x)
+    net.eval()
+    save_net(net, tmp_path / "net.safetensors")
+    back = load_net(tmp_path / "net.safetensors", DEVICE).eval()
+    assert back.embed.lora == net.embed.lora and torch.equal(back(x, 0), net(x, 0))
+
+
+# --------------------------------------------------------------------------------------------------
+# Split AG News in a pretrained model's tokens; the CLI's --net
+# --------------------------------------------------------------------------------------------------
+
+
+def test_split_agnews_takes_the_nets_tokenizer(agnews_root: Path, tiny: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the net minilm, load_for_profile tokenises with MiniLM's tokenizer (recorded as the benchmark's
+    parameter); ``tokenizer`` names another model; without it the parameters stay empty (old records match)."""
+    from mygo_nb.running.checkpoint import run_fingerprint
+    from mygo_nb.running.experiment import load_for_profile
+
+    monkeypatch.setattr(ptext, "default_token_cache", lambda: tmp_path)
+    minilm = Profile("m", TrainConfig(net="minilm"), max_train_per_class=4)
+    bench = load_for_profile("split-agnews", agnews_root, minilm, 0)
+    assert bench.provenance["params"] == {"tokenizer": "minilm"} and bench.tokenizer == "minilm"
+    x = bench.tasks[0].train.x
+    assert isinstance(x, TokenMatrix) and len(x) == 8 and int(x.lengths.max()) <= 64
+    assert bench.provenance["tokens"]["checksum"] == model_checksum(resolve_model("minilm"))
+    other = load_for_profile("split-agnews", agnews_root, minilm, 0, params={"tokenizer": str(tiny)})
+    assert other.tokenizer == str(tiny) and not torch.equal(other.tasks[0].test.x.ids, bench.tasks[0].test.x.ids)
+    plain = load_for_profile("split-agnews", agnews_root, Profile("p", max_train_per_class=4), 0)
+    assert plain.provenance["params"] == {} and plain.tokenizer is None
+    assert type(plain.tasks[0].train.x).__name__ == "TokenBags"
+    fingerprints = [run_fingerprint(b, "ncm", None, minilm.to_dict(), 0, "test", "class", None)
+                    for b in (bench, other, plain)]
+    assert all(a != b for i, a in enumerate(fingerprints) for b in fingerprints[i + 1:])
+
+
+def test_the_cli_net_flag_is_short_for_train_net() -> None:
+    from mygo_nb.cli import _train_options, build_parser
+
+    parser = build_parser()
+    assert _train_options(parser.parse_args(["run", "--net", "minilm"])) == {"net": "minilm"}
+    assert _train_options(parser.parse_args(["run", "--train", "lr_slow=3e-4"])) == {"lr_slow": "3e-4"}
+    assert _train_options(parser.parse_args(["run", "--net", "paper", "--train", "net=paper"])) == {"net": "paper"}
+    with pytest.raises(ConfigError, match="disagree"):
+        _train_options(parser.parse_args(["run", "--net", "minilm", "--train", "net=paper"]))
+
+
+def test_the_lora_toolkit_profile_is_the_reference_toolkits_budget() -> None:
+    from mygo_nb.config import PROFILES
+
+    cfg = PROFILES["lora-toolkit"].train
+    assert (cfg.lr_fast, cfg.lr_slow, cfg.batch_size, cfg.wake_epochs, cfg.sleep_steps, cfg.z_dim, cfg.net) == (
+        1e-4, 3e-5, 16, 3, 200, 64, "minilm")
+    assert (LoRASpec().r, LoRASpec().alpha) == (8, 16.0)
+
+
+def test_the_data_layers_model_folder_agrees_with_resolve_model(tiny: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from mygo_nb.data.agnews import model_folder
+
+    assert model_folder("minilm") == resolve_model("minilm") and model_folder(tiny) == resolve_model(tiny)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(ConfigError, match="was not found locally"):
+        model_folder("nobody/no-such-model")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="is a file"):
+        model_folder(tmp_path / "file")

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor, nn
 
+from ..errors import ConfigError
+
 __all__ = [
     "FEATURE_DIM",
     "NeocortexNet",
@@ -27,6 +29,8 @@ __all__ = [
 
 FEATURE_DIM = 256
 TEXT_EMBED_DIM = 128
+#: the nets `make_net` builds (`mygo_nb.config.NETS` lists the same)
+NET_ARCHS = ("paper", "mlp400", "minilm")
 
 
 class BagEmbed(nn.Module):
@@ -54,8 +58,8 @@ class NeocortexNet(nn.Module):
         self.feature_dim = feature_dim
 
     def add_head(self, n_out: int | None = None) -> nn.Linear:
-        """Append a fresh ``Linear(feature_dim, n_out)`` head on the trunk's device."""
-        device = next(self.trunk.parameters()).device
+        """Append a fresh ``Linear(feature_dim, n_out)`` head on the net's device."""
+        device = [*self.parameters(), *self.buffers()][0].device
         head = nn.Linear(self.feature_dim, n_out or self.n_out).to(device)
         self.heads.append(head)
         return head
@@ -105,14 +109,32 @@ def make_mlp_net(hidden: int = 400) -> NeocortexNet:
     return NeocortexNet(nn.Identity(), trunk, (1, 28, 28), feature_dim=hidden)
 
 
-def make_net(modality: str, vocab_size: int | None = None, arch: str = "paper") -> NeocortexNet:
+def make_net(modality: str, vocab_size: int | None = None, arch: str = "paper",
+             model: str | None = None) -> NeocortexNet:
     """The Neocortex Net for a benchmark's modality (``image`` or ``text``), no heads yet; ``arch``
-    ``mlp400`` is `make_mlp_net` (images only), ``paper`` the paper's net for the modality."""
-    if arch not in ("paper", "mlp400"):
-        raise ValueError(f"unknown net {arch!r}; valid nets: paper, mlp400")
+    ``mlp400`` is `make_mlp_net` (images only), ``minilm`` a pretrained encoder with LoRA adapters
+    (`mygo_nb.core.pretrained.make_pretrained_text_net`; text only) on ``model``, the model whose
+    tokenizer made the benchmark's token ids (`Benchmark.tokenizer`), ``paper`` the paper's net for the
+    modality."""
+    if arch not in NET_ARCHS:
+        raise ConfigError(f"unknown net {arch!r}; valid nets: {', '.join(NET_ARCHS)}")
+    if arch == "minilm":
+        if modality != "text":
+            raise ConfigError("the minilm net is a pretrained text encoder; image benchmarks use paper or mlp400")
+        if model is None:
+            raise ConfigError("the minilm net reads its own tokenizer's token ids: load the text benchmark with "
+                              "the benchmark parameter tokenizer=minilm (or a model folder)")
+        # imported here only: transformers and peft (about 2 s to import) are an optional extra, kept out of
+        # every `import mygo_nb` (not an import cycle)
+        from .pretrained import make_pretrained_text_net
+
+        return make_pretrained_text_net(model)
+    if model is not None:
+        raise ConfigError(f"the benchmark's texts are token ids of the model {model!r}; they need the net "
+                          f"minilm (--net minilm), not {arch}")
     if arch == "mlp400":
         if modality != "image":
-            raise ValueError("the mlp400 net is for images; text benchmarks use the paper's net")
+            raise ConfigError("the mlp400 net is for images; text benchmarks use the paper's net or minilm")
         return make_mlp_net()
     if modality == "image":
         return make_image_net()

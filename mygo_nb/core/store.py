@@ -9,6 +9,7 @@ memory (de)serialiser.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -119,12 +120,21 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
 # Nets and memories
 # --------------------------------------------------------------------------------------------------
 def save_net(net: NeocortexNet, path: str | os.PathLike[str]) -> Path:
-    """Save a Neocortex Net (extractor and all heads)."""
+    """Save a Neocortex Net (extractor and all heads). A net on a pretrained encoder saves its adapters,
+    trunk and heads, and names its model folder, LoRA spec and trunk width (the pretrained weights stay in
+    the model folder; loading checks them by their sha256)."""
+    heads = [h.out_features for h in net.heads]
+    lora = getattr(net.embed, "lora", None)
+    if lora is not None:  # a PretrainedEncoder (mygo_nb.core.pretrained)
+        trunk_dim = None if isinstance(net.trunk, nn.Identity) else net.feature_dim
+        meta = {"kind": "neocortex-net", "modality": "text", "vocab_size": None, "arch": "minilm",
+                "model": str(net.embed.folder), "lora": dataclasses.asdict(lora), "trunk_dim": trunk_dim,
+                "heads": heads}
+        return write_safetensors(path, net.state_dict(), meta)
     modality = "image" if isinstance(net.embed, nn.Identity) else "text"
     vocab = None if modality == "image" else net.embed.bag.num_embeddings  # type: ignore[union-attr]
     arch = "mlp400" if isinstance(net.trunk[0], UnitPixels) else "paper"  # type: ignore[index]
-    meta = {"kind": "neocortex-net", "modality": modality, "vocab_size": vocab, "arch": arch,
-            "heads": [h.out_features for h in net.heads]}
+    meta = {"kind": "neocortex-net", "modality": modality, "vocab_size": vocab, "arch": arch, "heads": heads}
     return write_safetensors(path, net.state_dict(), meta)
 
 
@@ -133,7 +143,14 @@ def load_net(path: str | os.PathLike[str], device: torch.device | str = "cpu") -
     meta = _meta(path)
     if meta.get("kind") != "neocortex-net":
         raise StoreError(f"{path} holds a {meta.get('kind')!r}, not a neocortex-net")
-    net = make_net(str(meta["modality"]), meta["vocab_size"], str(meta.get("arch", "paper")))
+    if meta.get("arch") == "minilm":
+        # imported here only: transformers and peft are an optional extra, kept out of `import mygo_nb`
+        from .pretrained import LoRASpec, make_pretrained_text_net
+
+        spec = LoRASpec(**{**meta["lora"], "targets": tuple(meta["lora"]["targets"])})
+        net = make_pretrained_text_net(meta["model"], spec, meta["trunk_dim"])
+    else:
+        net = make_net(str(meta["modality"]), meta["vocab_size"], str(meta.get("arch", "paper")))
     for n_out in meta["heads"]:
         net.add_head(int(n_out))
     net.load_state_dict(read_safetensors(path))

@@ -33,11 +33,11 @@ except ImportError:  # the optional extra is not installed: everything else in t
 __all__ = ["MODEL_FILES", "TOKEN_CACHE_FORMAT", "TokenMatrix", "default_token_cache", "model_checksum",
            "require_pretrained", "tokenize_texts", "weight_files"]
 
-#: the files of a model folder that decide its outputs: configuration, weights and tokenizer
+#: The files of a model folder that decide its outputs (configuration, weights and tokenizer).
 MODEL_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt", "spiece.model",
                "sentencepiece.bpe.model", "tokenizer.model")
-#: part of every cache key: a change of the file layout below gives new names, never a misread file
+#: Part of every cache key (a change of the file layout below gives new names, never a misread file).
 TOKEN_CACHE_FORMAT = "mygo-nb-tokens-1"
 
 

@@ -25,7 +25,8 @@ from .types import Benchmark
 
 __all__ = ["BenchmarkEntry", "benchmark_entry", "benchmark_names", "load_benchmark", "register_benchmark"]
 
-#: A loader: ``loader(root, *, n_tasks, max_train_per_class, device, download, split, **params)``.
+#: The type of a loader, called as ``loader(root, *, n_tasks, max_train_per_class, device, download, split,
+#: **params)``.
 Loader = Callable[..., Benchmark]
 
 

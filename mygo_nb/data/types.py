@@ -11,6 +11,7 @@ of one.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -19,7 +20,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["Benchmark", "DerivedImages", "InputStack", "InputTransform", "Inputs", "Task", "TaskData", "TokenBags",
-           "concat_inputs", "stored", "subset", "take"]
+           "concat_inputs", "is_tokens", "stored", "subset", "take"]
 
 
 @dataclass
@@ -55,6 +56,14 @@ class TokenBags:
     def subset(self, idx: Tensor) -> TokenBags:
         tokens, offsets = self.take(idx)
         return TokenBags(tokens, offsets, self.lengths[idx].clone())
+
+    def doc_nbytes(self, idx: Tensor) -> Tensor:
+        """Raw bytes of each document ``idx``: its int32 ids and one int32 length."""
+        return 4 * (self.lengths[idx] + 1)
+
+    def raw_bytes(self) -> int:
+        """Raw bytes of all documents: one int32 per token id plus one int32 length per document."""
+        return 4 * (int(self.tokens.numel()) + len(self))
 
     @classmethod
     def from_lists(cls, docs: Sequence[Sequence[int]]) -> TokenBags:
@@ -184,9 +193,23 @@ def subset(x: Inputs, idx: Tensor) -> Inputs:
     return x[idx] if isinstance(x, Tensor) else x.subset(idx)  # type: ignore[union-attr]
 
 
+def is_tokens(x: object) -> bool:
+    """Whether ``x`` is text as token ids: `TokenBags` (the paper's EmbeddingBag net) or a
+    `~mygo_nb.data.pretrained_text.TokenMatrix` (a pretrained encoder's). For such inputs the dream space is
+    the net's ``embed`` output, not the inputs themselves.
+
+    A TokenMatrix exists only once its module is imported; looking its class up in ``sys.modules`` keeps
+    that module, and transformers with it (about 2 s to import), out of every ``import mygo_nb``."""
+    if isinstance(x, TokenBags):
+        return True
+    module = sys.modules.get("mygo_nb.data.pretrained_text")
+    return module is not None and isinstance(x, module.TokenMatrix)
+
+
 def stored(x: Inputs, idx: Tensor) -> Tensor | TokenBags:
-    """The inputs ``idx`` of ``x`` as data to keep: a tensor of images (transforms applied) or `TokenBags`."""
-    return x.subset(idx) if isinstance(x, TokenBags) else take(x, idx)  # type: ignore[return-value]
+    """The inputs ``idx`` of ``x`` as data to keep: a tensor of images (transforms applied), or token ids of
+    the same kind (`is_tokens`)."""
+    return x.subset(idx) if is_tokens(x) else take(x, idx)  # type: ignore[union-attr, return-value]
 
 
 @dataclass
@@ -248,6 +271,13 @@ class Benchmark:
     def device(self) -> torch.device:
         return self.tasks[0].train.y.device
 
+    @property
+    def tokenizer(self) -> str | None:
+        """The pretrained model whose tokenizer made a text benchmark's token ids (its ``tokenizer``
+        parameter: ``"minilm"``, a folder or a hub name), or None (the package's own vocabulary, or images):
+        the model a net on these inputs must be built on."""
+        return (self.provenance.get("params") or {}).get("tokenizer")
+
     def to(self, device: torch.device | str) -> Benchmark:
         shared: dict[int, Tensor] = {}  # derived tasks keep sharing their base images
         return Benchmark(self.name, self.modality, [t.to(device, shared) for t in self.tasks],
@@ -262,14 +292,16 @@ class Benchmark:
 
 
 def concat_inputs(xs: list[Inputs]) -> Inputs:
-    """Several inputs of one kind (image tensors or `TokenBags`) as one (chapter 6: joint training); derived
-    images are stacked without copying (`InputStack`)."""
+    """Several inputs of one kind (image tensors, `TokenBags` or token matrices) as one (chapter 6: joint
+    training); derived images are stacked without copying (`InputStack`)."""
     if any(isinstance(x, (DerivedImages, InputStack)) for x in xs):
         return InputStack([p for x in xs for p in (x.parts if isinstance(x, InputStack) else [x])])
     if isinstance(xs[0], TokenBags):
         lengths = torch.cat([x.lengths for x in xs])
         tokens = torch.cat([x.tokens[torch.repeat_interleave(x.starts, x.lengths) + _ranks(x.lengths)] for x in xs])
         return TokenBags(tokens, torch.cumsum(lengths, 0) - lengths, lengths)
+    if is_tokens(xs[0]):  # a TokenMatrix
+        return type(xs[0]).concat(xs)  # type: ignore[attr-defined]
     return torch.cat(xs)  # type: ignore[arg-type]
 
 

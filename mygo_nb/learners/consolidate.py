@@ -34,7 +34,8 @@ from ..core.loops import epoch_loop, sleep_loop
 from ..core.memories import MEMORY_KINDS, GenerativeMemory, balanced_labels, memory_trainer
 from ..core.net import NeocortexNet, adam, extractor_parameters, set_extractor_trainable
 from ..core.scenarios import Scenario
-from ..data import Task, TaskData, TokenBags, take
+from ..data import Task, TaskData, take
+from ..data.types import is_tokens
 from ..errors import check_choice, check_int, check_real
 from .base import Learner, register
 from .mygo import SleepLog
@@ -114,7 +115,7 @@ def hippocampal_wake(net: NeocortexNet, task: Task, memory: str, cfg: TrainConfi
     opt = adam([*extractor_parameters(hippocampus), *head.parameters()], cfg.lr_fast)
     data = task.train
     trainer = memory_trainer(memory, hippocampus.dream_shape, task.n_classes, cfg, data.y.device)
-    text = isinstance(data.x, TokenBags)
+    text = is_tokens(data.x)
     hippocampus.train()
 
     def step(idx: Tensor) -> Tensor:

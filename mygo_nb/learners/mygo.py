@@ -36,7 +36,8 @@ from ..core.net import (
     extractor_parameters,
     set_extractor_trainable,
 )
-from ..data import Benchmark, Task, TokenBags
+from ..data import Benchmark, Task
+from ..data.types import is_tokens
 from ..errors import ConfigError, check_choice
 from .base import Learner, register
 
@@ -81,7 +82,7 @@ def wake(
         raise RuntimeError("wake() expects a frozen extractor")
     t0, data = time.perf_counter(), task.train
     # the dream space: images as they are, texts after the EmbeddingBag
-    real = encode(net.embed, data.x) if isinstance(data.x, TokenBags) else data.x
+    real = encode(net.embed, data.x) if is_tokens(data.x) else data.x
     feats = encode(net.trunk, real)  # once: the extractor does not learn in the wake
     if cache is not None:
         cache.put(net, (task.index, "train"), feats)

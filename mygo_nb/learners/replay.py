@@ -18,6 +18,7 @@ from torch import Tensor
 
 from ..core.memories import memory_nbytes
 from ..data import Inputs, Task, TokenBags, concat_inputs, stored, subset, take
+from ..data.types import is_tokens
 from ..errors import check_int
 from .base import prefixed, register
 from .sequential import SequentialLearner
@@ -37,8 +38,8 @@ class ReplayConfig:
 
 def sample_nbytes(x: Inputs, idx: Tensor) -> Tensor:
     """Raw bytes of each selected input, as `mygo_nb.running.experiment.raw_data_bytes` counts them."""
-    if isinstance(x, TokenBags):
-        return 4 * (x.lengths[idx] + 1)
+    if is_tokens(x):
+        return x.doc_nbytes(idx)  # type: ignore[union-attr]
     return torch.full((len(idx),), math.prod(x.shape[1:]), device=idx.device)
 
 
@@ -109,6 +110,8 @@ class ExperienceReplay(SequentialLearner):
             if isinstance(x, TokenBags):
                 tensors[f"buffer.{i}.tokens"], tensors[f"buffer.{i}.starts"] = x.tokens, x.starts
                 tensors[f"buffer.{i}.lengths"] = x.lengths
+            elif is_tokens(x):  # a pretrained encoder's TokenMatrix
+                tensors[f"buffer.{i}.ids"], tensors[f"buffer.{i}.lengths"] = x.ids, x.lengths
             else:
                 tensors[f"buffer.{i}.x"] = x
         return tensors, meta
@@ -119,6 +122,14 @@ class ExperienceReplay(SequentialLearner):
         i = 0
         while f"buffer.{i}.y" in tensors:
             part = prefixed(tensors, f"buffer.{i}.")
-            x: Inputs = part["x"] if "x" in part else TokenBags(part["tokens"], part["starts"], part["lengths"])
+            x: Inputs
+            if "x" in part:
+                x = part["x"]
+            elif "ids" in part:  # only a run on a pretrained encoder's tokens saves these
+                from ..data.pretrained_text import TokenMatrix
+
+                x = TokenMatrix(part["ids"], part["lengths"])  # type: ignore[assignment]
+            else:
+                x = TokenBags(part["tokens"], part["starts"], part["lengths"])
             self.buffer.append((int(part["task"]), x, part["y"]))
             i += 1

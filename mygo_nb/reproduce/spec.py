@@ -53,8 +53,9 @@ class RunSpec:
     #: ``((name, value), ...)`` sorted by name, values JSON scalars
     options: tuple[tuple[str, Any], ...] = ()
     train_options: tuple[tuple[str, Any], ...] = ()
-    #: the benchmark's number of tasks (None: its default) and its own parameters, ``((name, value), ...)``
+    #: the benchmark's number of tasks (None for its default)
     tasks: int | None = None
+    #: the benchmark's own parameters as ``((name, value), ...)``, sorted by name
     benchmark_options: tuple[tuple[str, Any], ...] = ()
 
     @property

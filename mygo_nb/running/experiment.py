@@ -18,13 +18,13 @@ from ..core.metrics import summarize
 from ..data import (
     Benchmark,
     Task,
-    TokenBags,
     benchmark_entry,
     benchmark_names,
     load_benchmark,
     validation_split,
     vandeven_split,
 )
+from ..data.types import is_tokens
 from ..errors import ConfigError, check_choice
 from ..learners import Learner, check_method
 from ..learners.base import config_dict
@@ -119,10 +119,14 @@ def load_for_profile(benchmark: str, data_root: str | os.PathLike[str] | None, p
                      params: Mapping[str, Any] | None = None) -> Benchmark:
     """``benchmark`` loaded as ``prof`` says: its cap on samples per class and its task split at ``seed``;
     for ``eval_on="val"``, with a validation part held out of its training data (`validation_split`).
-    ``tasks`` and ``params``: the number of tasks and the benchmark's own parameters (`benchmark_params`)."""
+    ``tasks`` and ``params``: the number of tasks and the benchmark's own parameters (`benchmark_params`). With
+    the net ``minilm``, a text benchmark's ``tokenizer`` left at None becomes ``"minilm"`` (the installed
+    MiniLM's tokenizer; a ``tokenizer`` given in ``params`` names another model)."""
+    full = benchmark_params(benchmark, seed, params)
+    if prof.train.net == "minilm" and "tokenizer" in full and full["tokenizer"] is None:
+        full["tokenizer"] = "minilm"  # the pretrained net reads its own tokenizer's ids
     bench = load_benchmark(benchmark, data_root, tasks=tasks, max_train_per_class=prof.max_train_per_class,
-                           device=device, split=profile_split(prof, benchmark, seed),
-                           params=benchmark_params(benchmark, seed, params))
+                           device=device, split=profile_split(prof, benchmark, seed), params=full)
     return validation_split(bench) if check_choice("eval split", eval_on, EVAL_SPLITS) == "val" else bench
 
 
@@ -228,8 +232,8 @@ RAW_DTYPES = {"image": "uint8 pixels (1 B each; MNIST: 784 B per image)",
 def raw_data_bytes(task: Task) -> int:
     """Bytes to store ``task``'s raw training inputs as compact tensors (see `RAW_DTYPES`)."""
     x = task.train.x
-    if isinstance(x, TokenBags):
-        return 4 * (int(x.tokens.numel()) + len(x))
+    if is_tokens(x):
+        return x.raw_bytes()  # type: ignore[union-attr]
     return int(x.numel())
 
 
