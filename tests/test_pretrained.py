@@ -549,7 +549,7 @@ def test_the_lora_toolkit_profile_is_the_reference_toolkits_budget() -> None:
 
 def test_the_data_layers_model_folder_agrees_with_resolve_model(tiny: Path, tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    from mygo_nb.data.agnews import model_folder
+    from mygo_nb.data.models import resolve_model as model_folder
 
     assert model_folder("minilm") == resolve_model("minilm") and model_folder(tiny) == resolve_model(tiny)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

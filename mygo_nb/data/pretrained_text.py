@@ -24,6 +24,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from ..errors import ConfigError, DataError, check_int
+from .models import weight_files
 
 try:
     import transformers
@@ -118,11 +119,6 @@ def _pad_id(m: TokenMatrix) -> int:
 # --------------------------------------------------------------------------------------------------
 # Model folders and their checksum
 # --------------------------------------------------------------------------------------------------
-
-
-def weight_files(path: str | os.PathLike[str]) -> list[Path]:
-    """The ``*.safetensors`` weight files of a model folder, sorted by name (pickled weights are never read)."""
-    return sorted(Path(path).glob("*.safetensors"))
 
 
 def model_checksum(path: str | os.PathLike[str]) -> str:

@@ -1,4 +1,4 @@
-"""The benchmark registry (chapter 1; chapter 15 adds derived streams): one entry per benchmark, one file each.
+"""The benchmark registry (chapter 1): one entry per benchmark, one file each.
 
 A benchmark file registers its loader with `register_benchmark`, naming its modality, its default and
 allowed scenarios, its default number of tasks, the net that fits it and its own parameters with their

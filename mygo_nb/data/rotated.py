@@ -1,4 +1,4 @@
-"""Rotated-MNIST (chapter 15): every task is all ten digits turned by the task's angle.
+"""Rotated-MNIST: every task is all ten digits turned by the task's angle.
 
 Task ``k`` of ``n`` rotates each image by ``k * max_angle / n`` degrees counter-clockwise (the first task
 upright), bilinearly, the corners filled with the background (-1), with torchvision's ``rotate`` on each

@@ -3,7 +3,7 @@
 A *benchmark* is a sequence of *tasks*; each task owns a few classes, relabelled locally ``0..k-1``, with a
 train and a test part. Images are float tensors; text is `TokenBags` (a CSR layout for EmbeddingBag). A
 batch is an index slice (`take`): no per-sample Python, no DataLoader. A task derived from another data set
-(a pixel permutation, a rotation: chapter 15) holds `DerivedImages`: rows of one shared image tensor and an
+(a pixel permutation, a rotation) holds `DerivedImages`: rows of one shared image tensor and an
 `InputTransform` applied to each batch on the device, so that fifty permuted copies of MNIST cost the memory
 of one.
 """
@@ -137,7 +137,7 @@ class DerivedImages:
 @dataclass
 class InputStack:
     """Image inputs of several parts (tensors or `DerivedImages`) indexed as one, without copying them (joint
-    training on derived tasks: chapter 15)."""
+    training on derived tasks)."""
 
     parts: list[Tensor | DerivedImages]
 
