@@ -13,7 +13,7 @@ from typing import NoReturn
 
 from .config import EVAL_SPLITS, NETS, PROFILES, with_options
 from .core.scenarios import SCENARIOS
-from .data import Benchmark, benchmark_entry, benchmark_names
+from .data import Benchmark, benchmark_entry, benchmark_names, check_scenario
 from .errors import ConfigError, DataError
 from .learners import check_method, entries, methods, variants
 from .reproduce.cli import add_arguments as sweep_arguments
@@ -95,7 +95,7 @@ def _train_options(args: argparse.Namespace) -> dict[str, str]:
 
 def _scenario(args: argparse.Namespace) -> str:
     """``--scenario``, else the benchmark's default one."""
-    return args.scenario or benchmark_entry(args.benchmark).default_scenario
+    return check_scenario(benchmark_entry(args.benchmark), args.scenario)
 
 
 def benchmarks_table() -> str:

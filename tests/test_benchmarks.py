@@ -3,6 +3,7 @@ their images and transform each batch on its device."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import torch
 
 from mygo_nb.cli import main
 from mygo_nb.config import Profile, TrainConfig
+from mygo_nb.core.scenarios import SCENARIOS
 from mygo_nb.data import (
     Benchmark,
     DerivedImages,
@@ -19,6 +21,7 @@ from mygo_nb.data import (
     Rotation,
     benchmark_entry,
     benchmark_names,
+    check_scenario,
     concat_inputs,
     derived_tasks,
     load_benchmark,
@@ -28,6 +31,7 @@ from mygo_nb.data import (
     take,
     validation_split,
 )
+from mygo_nb.data.registry import _SCENARIOS
 from mygo_nb.errors import ConfigError
 from mygo_nb.learners import entries
 from mygo_nb.running.checkpoint import run_fingerprint
@@ -240,3 +244,16 @@ def test_lookups_tables_and_checkpoints_share_one_run_identity():
     assert {k: fp[k] for k in ident} == ident
     other = run(_perm_stream(2, seed=6), "finetune", None, TINY, seed=1, progress=False, scenario="domain")
     assert other.identity() != ident  # another permutation seed is another run
+
+
+def test_check_scenario_defaults_validates_and_names_the_benchmarks_scenarios():
+    assert _SCENARIOS == SCENARIOS
+    split = benchmark_entry("split-mnist")
+    assert check_scenario(split, None) == "task"
+    assert check_scenario(benchmark_entry("permuted-mnist"), None) == "domain"
+    assert check_scenario(split, "class") == "class"
+    with pytest.raises(ConfigError, match="unknown scenario 'online'"):
+        check_scenario(split, "online")
+    narrow = dataclasses.replace(split, scenarios=("task",))
+    with pytest.raises(ConfigError, match="split-mnist runs in the scenarios task; got 'class'"):
+        check_scenario(narrow, "class")

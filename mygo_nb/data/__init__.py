@@ -22,7 +22,14 @@ from .agnews import (
 from .files import file_md5, resolve_data_root
 from .mnist import IDX_DTYPES, MNIST_TASKS, mnist_arrays, read_idx, split_mnist, vandeven_split
 from .permuted import PERMUTED_TASKS, PixelPermutation, permutations, permuted_mnist
-from .registry import BenchmarkEntry, benchmark_entry, benchmark_names, load_benchmark, register_benchmark
+from .registry import (
+    BenchmarkEntry,
+    benchmark_entry,
+    benchmark_names,
+    check_scenario,
+    load_benchmark,
+    register_benchmark,
+)
 from .rotated import ROTATED_TASKS, Rotation, rotated_mnist
 from .splits import (
     VALIDATION_FRACTION,
@@ -41,6 +48,7 @@ from .types import (
     Task,
     TaskData,
     TokenBags,
+    TokenMatrix,
     concat_inputs,
     stored,
     subset,
@@ -68,11 +76,13 @@ __all__ = [
     "Task",
     "TaskData",
     "TokenBags",
+    "TokenMatrix",
     "Vocabulary",
     "benchmark_entry",
     "benchmark_from_dataset",
     "benchmark_from_tensors",
     "benchmark_names",
+    "check_scenario",
     "concat_inputs",
     "default_agnews_root",
     "derived_tasks",

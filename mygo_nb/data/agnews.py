@@ -1,7 +1,7 @@
 """Split-AG News (chapter 1): the canonical CSVs (checked downloads), the vocabulary, token bags, tasks.
 
 With the benchmark parameter ``tokenizer`` (a model folder, a hub name, or ``"minilm"`` for the installed
-all-MiniLM-L6-v2), the texts are the model's own token ids instead (`~mygo_nb.data.pretrained_text.TokenMatrix`,
+all-MiniLM-L6-v2), the texts are the model's own token ids instead (`~mygo_nb.data.types.TokenMatrix`,
 tokenised once and cached by the model's checksum): the inputs of a net on that pretrained encoder
 (``--net minilm``).
 """

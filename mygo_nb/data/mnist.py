@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +15,10 @@ from torch import Tensor
 from ..errors import DataError
 from .files import file_md5, resolve_data_root
 from .registry import register_benchmark
-from .splits import build_tasks, first_tasks, images_to_tensor, validate_class_split
-from .types import Benchmark
+from .splits import build_tasks, derived_tasks, first_tasks, image_caps, images_to_tensor, least, validate_class_split
+from .types import Benchmark, InputTransform
 
-__all__ = ["IDX_DTYPES", "MNIST_TASKS", "mnist_arrays", "read_idx", "split_mnist", "vandeven_split"]
+__all__ = ["IDX_DTYPES", "MNIST_TASKS", "derived_mnist", "mnist_arrays", "read_idx", "split_mnist", "vandeven_split"]
 
 MNIST_TASKS: tuple[tuple[int, ...], ...] = ((0, 1), (2, 3), (4, 5), (6, 7), (8, 9))
 #: IDX element types, as type code -> big-endian numpy dtype.
@@ -135,3 +135,22 @@ def split_mnist(root: str | os.PathLike[str] | None = None, split: Sequence[Sequ
 def _split_mnist_entry(root: str | os.PathLike[str] | None, *, n_tasks: int | None,
                        split: Sequence[Sequence[int]] | None, **kw: Any) -> Benchmark:
     return split_mnist(root, first_tasks(MNIST_TASKS if split is None else split, n_tasks, "split-mnist"), **kw)
+
+
+def derived_mnist(name: str, transforms: Callable[[torch.device], Sequence[InputTransform]],
+                  params: Mapping[str, Any], root: str | os.PathLike[str] | None = None, *,
+                  max_train_per_class: int | None = None, device: torch.device | str = "cpu",
+                  download: bool = True, train_per_class: int | None = None,
+                  test_per_class: int | None = None) -> Benchmark:
+    """A stream of MNIST seen through one transform per task (`derived_tasks`): the images are loaded once
+    onto ``device``, ``transforms(device)`` gives the tasks' transforms, and the benchmark records ``params``
+    with the caps on images per digit (``train_per_class``, ``test_per_class``; the profile's
+    ``max_train_per_class`` caps the training images too). Permuted- and Rotated-MNIST are built by it."""
+    xtr, ytr, xte, yte, provenance = mnist_arrays(root, download=download)
+    dev = torch.device(device)
+    xtr, ytr, xte, yte = xtr.to(dev), ytr.to(dev), xte.to(dev), yte.to(dev)
+    names = tuple(str(c) for c in range(10))
+    caps = image_caps(train_per_class, test_per_class)
+    tasks = derived_tasks(xtr, ytr, xte, yte, transforms(dev), names, least(max_train_per_class, train_per_class),
+                          test_per_class)
+    return Benchmark(name, "image", tasks, names, provenance={**provenance, "params": {**params, **caps}})

@@ -19,9 +19,8 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError, check_int
-from .mnist import mnist_arrays
+from .mnist import derived_mnist
 from .registry import register_benchmark
-from .splits import derived_tasks, image_caps, least
 from .types import Benchmark
 
 __all__ = ["PERMUTED_TASKS", "PixelPermutation", "permutations", "permuted_mnist"]
@@ -75,14 +74,11 @@ def permuted_mnist(root: str | os.PathLike[str] | None = None, *, n_tasks: int |
     check_int("permutation seed", seed, minimum=0)
     if not isinstance(first_unpermuted, bool):
         raise ConfigError(f"first_unpermuted must be true or false, got {first_unpermuted!r}")
-    xtr, ytr, xte, yte, provenance = mnist_arrays(root, download=download)
-    dev = torch.device(device)
-    xtr, ytr, xte, yte = xtr.to(dev), ytr.to(dev), xte.to(dev), yte.to(dev)
-    orders = permutations(n, seed, first_unpermuted=first_unpermuted).to(dev)
-    transforms = [PixelPermutation(orders[k], seed, k) for k in range(n)]
-    names = tuple(str(c) for c in range(10))
-    caps = image_caps(train_per_class, test_per_class)
-    tasks = derived_tasks(xtr, ytr, xte, yte, transforms, names, least(max_train_per_class, train_per_class),
-                          test_per_class)
-    params = {"seed": seed, "first_unpermuted": first_unpermuted, **caps}
-    return Benchmark("permuted-mnist", "image", tasks, names, provenance={**provenance, "params": params})
+    orders = permutations(n, seed, first_unpermuted=first_unpermuted)
+
+    def transforms(dev: torch.device) -> list[PixelPermutation]:
+        return [PixelPermutation(orders[k].to(dev), seed, k) for k in range(n)]
+
+    return derived_mnist("permuted-mnist", transforms, {"seed": seed, "first_unpermuted": first_unpermuted}, root,
+                         max_train_per_class=max_train_per_class, device=device, download=download,
+                         train_per_class=train_per_class, test_per_class=test_per_class)

@@ -14,17 +14,16 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
-from torch import Tensor
 
 from ..errors import ConfigError, DataError, check_int
 from .models import weight_files
+from .types import TokenMatrix
 
 try:
     import transformers
@@ -48,72 +47,6 @@ def require_pretrained(what: str, available: bool = True) -> None:
     if transformers is None or not available:
         raise ConfigError(f"{what} needs the optional packages transformers, peft and tokenizers; "
                           "install them with: pip install 'mygo-nb[pretrained]'")
-
-
-# --------------------------------------------------------------------------------------------------
-# Token matrices
-# --------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class TokenMatrix:
-    """Documents as rows of token ids (``ids``, ``N x L``, padded) and their ``lengths``; the attention mask
-    is derived (``arange(L) < lengths``), so only ids and lengths are stored.
-
-    Duck-types `mygo_nb.data.TokenBags`: ``len``, ``device``, ``to``, ``take``, ``subset``, ``concat``.
-    """
-
-    ids: Tensor  # (N, L) int32 or int64; positions at or past a row's length hold the pad id
-    lengths: Tensor  # (N,) int64, each in 1..L
-
-    def __len__(self) -> int:
-        return int(self.lengths.numel())
-
-    @property
-    def device(self) -> torch.device:
-        return self.ids.device
-
-    def to(self, device: torch.device | str) -> TokenMatrix:
-        return TokenMatrix(self.ids.to(device), self.lengths.to(device))
-
-    def take(self, idx: Tensor) -> tuple[Tensor, Tensor]:
-        """The encoder's batch for documents ``idx``: ``(ids, mask)``, int64 ids and a bool mask, both
-        ``len(idx) x longest``, where ``longest`` is the longest of these documents."""
-        lens = self.lengths[idx]
-        longest = int(lens.max()) if lens.numel() else 0
-        ids = self.ids[idx, :longest].long()
-        mask = torch.arange(longest, device=lens.device) < lens[:, None]
-        return ids, mask
-
-    def subset(self, idx: Tensor) -> TokenMatrix:
-        """Documents ``idx`` as a matrix of their own (as wide as the longest of them)."""
-        lens = self.lengths[idx]
-        longest = int(lens.max()) if lens.numel() else 0
-        return TokenMatrix(self.ids[idx, :longest].clone(), lens.clone())
-
-    @classmethod
-    def concat(cls, parts: Sequence[TokenMatrix]) -> TokenMatrix:
-        """Several matrices as one, padded to the widest (with the first one's pad id)."""
-        if not parts:
-            raise ValueError("TokenMatrix.concat needs at least one matrix")
-        width = max(p.ids.shape[1] for p in parts)
-        pad = _pad_id(parts[0])
-        rows = [torch.nn.functional.pad(p.ids, (0, width - p.ids.shape[1]), value=pad) for p in parts]
-        return cls(torch.cat(rows), torch.cat([p.lengths for p in parts]))
-
-    def doc_nbytes(self, idx: Tensor) -> Tensor:
-        """Raw bytes of each document ``idx``: its int32 ids and one int32 length (as `TokenBags` counts)."""
-        return 4 * (self.lengths[idx] + 1)
-
-    def raw_bytes(self) -> int:
-        """Raw bytes of all documents: the int32 ids each uses plus one int32 length per document."""
-        return int(4 * (self.lengths.sum() + len(self)))
-
-
-def _pad_id(m: TokenMatrix) -> int:
-    """The id that fills a matrix's padded positions (0 where no row is padded)."""
-    padded = torch.arange(m.ids.shape[1], device=m.device) >= m.lengths[:, None]
-    return int(m.ids[padded][0]) if bool(padded.any()) else 0
 
 
 # --------------------------------------------------------------------------------------------------

@@ -23,7 +23,8 @@ import torch
 from ..errors import ConfigError, check_choice, check_int
 from .types import Benchmark
 
-__all__ = ["BenchmarkEntry", "benchmark_entry", "benchmark_names", "load_benchmark", "register_benchmark"]
+__all__ = ["BenchmarkEntry", "benchmark_entry", "benchmark_names", "check_params", "check_scenario", "load_benchmark",
+           "register_benchmark"]
 
 #: The type of a loader, called as ``loader(root, *, n_tasks, max_train_per_class, device, download, split,
 #: **params)``.
@@ -54,6 +55,8 @@ class BenchmarkEntry:
 
 
 _REGISTRY: dict[str, BenchmarkEntry] = {}
+#: Every scenario a benchmark may run in (`mygo_nb.core.scenarios.SCENARIOS`, which a test keeps equal).
+_SCENARIOS = ("task", "domain", "class")
 
 
 def register_benchmark(name: str, *, modality: str, summary: str, tasks: int, default_scenario: str = "task",
@@ -84,6 +87,17 @@ def benchmark_names() -> tuple[str, ...]:
 def benchmark_entry(name: str) -> BenchmarkEntry:
     """The registry's entry for ``name`` (an unknown name is a one-line `ConfigError` listing the choices)."""
     return _REGISTRY[check_choice("benchmark", name, benchmark_names())]
+
+
+def check_scenario(entry: BenchmarkEntry, scenario: str | None) -> str:
+    """``scenario``, or ``entry``'s default one when it is None; a scenario the benchmark does not run in is a
+    one-line `ConfigError` naming those it does."""
+    if scenario is None:
+        return entry.default_scenario
+    check_choice("scenario", scenario, _SCENARIOS)
+    if scenario not in entry.scenarios:
+        raise ConfigError(f"{entry.name} runs in the scenarios {', '.join(entry.scenarios)}; got {scenario!r}")
+    return scenario
 
 
 def check_params(entry: BenchmarkEntry, params: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -18,9 +18,8 @@ from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2.functional import rotate
 
 from ..errors import check_int, check_real
-from .mnist import mnist_arrays
+from .mnist import derived_mnist
 from .registry import register_benchmark
-from .splits import derived_tasks, image_caps, least
 from .types import Benchmark
 
 __all__ = ["ROTATED_TASKS", "Rotation", "rotated_mnist"]
@@ -59,13 +58,7 @@ def rotated_mnist(root: str | os.PathLike[str] | None = None, *, n_tasks: int | 
     caps on images per digit as in `~mygo_nb.data.permuted.permuted_mnist`."""
     n = ROTATED_TASKS if n_tasks is None else check_int("tasks", n_tasks, minimum=1)
     check_real("max_angle", max_angle, minimum=0)
-    xtr, ytr, xte, yte, provenance = mnist_arrays(root, download=download)
-    dev = torch.device(device)
-    xtr, ytr, xte, yte = xtr.to(dev), ytr.to(dev), xte.to(dev), yte.to(dev)
     transforms = [Rotation(float(max_angle) * k / n, k) for k in range(n)]
-    names = tuple(str(c) for c in range(10))
-    caps = image_caps(train_per_class, test_per_class)
-    tasks = derived_tasks(xtr, ytr, xte, yte, transforms, names, least(max_train_per_class, train_per_class),
-                          test_per_class)
-    return Benchmark("rotated-mnist", "image", tasks, names,
-                     provenance={**provenance, "params": {"max_angle": float(max_angle), **caps}})
+    return derived_mnist("rotated-mnist", lambda dev: transforms, {"max_angle": float(max_angle)}, root,
+                         max_train_per_class=max_train_per_class, device=device, download=download,
+                         train_per_class=train_per_class, test_per_class=test_per_class)

@@ -11,7 +11,6 @@ of one.
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -20,7 +19,7 @@ import torch
 from torch import Tensor
 
 __all__ = ["Benchmark", "DerivedImages", "InputStack", "InputTransform", "Inputs", "Task", "TaskData", "TokenBags",
-           "concat_inputs", "is_tokens", "stored", "subset", "take"]
+           "TokenMatrix", "concat_inputs", "is_tokens", "stored", "subset", "take"]
 
 
 @dataclass
@@ -72,6 +71,68 @@ class TokenBags:
         starts = torch.cumsum(lengths, 0) - lengths
         flat = [t for d in docs for t in d]
         return cls(torch.tensor(flat, dtype=torch.int64), starts, lengths)
+
+
+@dataclass
+class TokenMatrix:
+    """Documents as rows of token ids (``ids``, ``N x L``, padded) and their ``lengths``; the attention mask
+    is derived (``arange(L) < lengths``), so only ids and lengths are stored.
+
+    The token ids of a pretrained encoder's own tokenizer (`mygo_nb.data.pretrained_text.tokenize_texts`
+    makes them); duck-types `TokenBags`: ``len``, ``device``, ``to``, ``take``, ``subset``, ``concat``.
+    """
+
+    ids: Tensor  # (N, L) int32 or int64; positions at or past a row's length hold the pad id
+    lengths: Tensor  # (N,) int64, each in 1..L
+
+    def __len__(self) -> int:
+        return int(self.lengths.numel())
+
+    @property
+    def device(self) -> torch.device:
+        return self.ids.device
+
+    def to(self, device: torch.device | str) -> TokenMatrix:
+        return TokenMatrix(self.ids.to(device), self.lengths.to(device))
+
+    def take(self, idx: Tensor) -> tuple[Tensor, Tensor]:
+        """The encoder's batch for documents ``idx``: ``(ids, mask)``, int64 ids and a bool mask, both
+        ``len(idx) x longest``, where ``longest`` is the longest of these documents."""
+        lens = self.lengths[idx]
+        longest = int(lens.max()) if lens.numel() else 0
+        ids = self.ids[idx, :longest].long()
+        mask = torch.arange(longest, device=lens.device) < lens[:, None]
+        return ids, mask
+
+    def subset(self, idx: Tensor) -> TokenMatrix:
+        """Documents ``idx`` as a matrix of their own (as wide as the longest of them)."""
+        lens = self.lengths[idx]
+        longest = int(lens.max()) if lens.numel() else 0
+        return TokenMatrix(self.ids[idx, :longest].clone(), lens.clone())
+
+    @classmethod
+    def concat(cls, parts: Sequence[TokenMatrix]) -> TokenMatrix:
+        """Several matrices as one, padded to the widest (with the first one's pad id)."""
+        if not parts:
+            raise ValueError("TokenMatrix.concat needs at least one matrix")
+        width = max(p.ids.shape[1] for p in parts)
+        pad = _pad_id(parts[0])
+        rows = [torch.nn.functional.pad(p.ids, (0, width - p.ids.shape[1]), value=pad) for p in parts]
+        return cls(torch.cat(rows), torch.cat([p.lengths for p in parts]))
+
+    def doc_nbytes(self, idx: Tensor) -> Tensor:
+        """Raw bytes of each document ``idx``: its int32 ids and one int32 length (as `TokenBags` counts)."""
+        return 4 * (self.lengths[idx] + 1)
+
+    def raw_bytes(self) -> int:
+        """Raw bytes of all documents: the int32 ids each uses plus one int32 length per document."""
+        return int(4 * (self.lengths.sum() + len(self)))
+
+
+def _pad_id(m: TokenMatrix) -> int:
+    """The id that fills a matrix's padded positions (0 where no row is padded)."""
+    padded = torch.arange(m.ids.shape[1], device=m.device) >= m.lengths[:, None]
+    return int(m.ids[padded][0]) if bool(padded.any()) else 0
 
 
 class InputTransform(Protocol):
@@ -194,16 +255,10 @@ def subset(x: Inputs, idx: Tensor) -> Inputs:
 
 
 def is_tokens(x: object) -> bool:
-    """Whether ``x`` is text as token ids: `TokenBags` (the paper's EmbeddingBag net) or a
-    `~mygo_nb.data.pretrained_text.TokenMatrix` (a pretrained encoder's). For such inputs the dream space is
-    the net's ``embed`` output, not the inputs themselves.
-
-    A TokenMatrix exists only once its module is imported; looking its class up in ``sys.modules`` keeps
-    that module, and transformers with it (about 2 s to import), out of every ``import mygo_nb``."""
-    if isinstance(x, TokenBags):
-        return True
-    module = sys.modules.get("mygo_nb.data.pretrained_text")
-    return module is not None and isinstance(x, module.TokenMatrix)
+    """Whether ``x`` is text as token ids: `TokenBags` (the paper's EmbeddingBag net) or a `TokenMatrix` (a
+    pretrained encoder's). For such inputs the dream space is the net's ``embed`` output, not the inputs
+    themselves."""
+    return isinstance(x, (TokenBags, TokenMatrix))
 
 
 def stored(x: Inputs, idx: Tensor) -> Tensor | TokenBags:

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from ..core.memories import memory_nbytes
 from ..data import Inputs, Task, TokenBags, concat_inputs, stored, subset, take
-from ..data.types import is_tokens
+from ..data.types import TokenMatrix, is_tokens
 from ..errors import check_int
 from .base import prefixed, register
 from .sequential import SequentialLearner
@@ -126,8 +126,6 @@ class ExperienceReplay(SequentialLearner):
             if "x" in part:
                 x = part["x"]
             elif "ids" in part:  # only a run on a pretrained encoder's tokens saves these
-                from ..data.pretrained_text import TokenMatrix
-
                 x = TokenMatrix(part["ids"], part["lengths"])  # type: ignore[assignment]
             else:
                 x = TokenBags(part["tokens"], part["starts"], part["lengths"])

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..config import EVAL_SPLITS, PROFILES, TrainConfig, with_options
 from ..data import benchmark_entry, benchmark_names, default_agnews_root, resolve_data_root
-from ..data.registry import check_params
+from ..data.registry import check_params, check_scenario
 from ..errors import ConfigError, check_choice
 from ..learners import check_method
 
@@ -253,7 +253,10 @@ def expand_spec(spec: Mapping[str, Any], base: Path | None = None, *, device: st
                 continue
             method, _, variant = str(p["method"]).partition("/")
             bentry = benchmark_entry(bench)
-            scenario = bentry.default_scenario if p["scenario"] is None else str(p["scenario"])
+            try:
+                scenario = check_scenario(bentry, None if p["scenario"] is None else str(p["scenario"]))
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
             tasks = p["tasks"]
             if tasks is not None and (isinstance(tasks, bool) or not isinstance(tasks, int) or tasks < 1):
                 raise ConfigError(f"{where}: tasks must be an integer >= 1, got {tasks!r}")

@@ -20,6 +20,7 @@ from ..data import (
     Task,
     benchmark_entry,
     benchmark_names,
+    check_scenario,
     load_benchmark,
     validation_split,
     vandeven_split,
@@ -111,7 +112,7 @@ def benchmark_params(benchmark: str, seed: int, params: Mapping[str, Any] | None
 def default_scenario(benchmark: str) -> str:
     """The scenario a run of ``benchmark`` has when none is given (the registry's: Split-MNIST's is ``task``,
     the paper's; Permuted-MNIST's ``domain``)."""
-    return benchmark_entry(benchmark).default_scenario
+    return check_scenario(benchmark_entry(benchmark), None)
 
 
 def load_for_profile(benchmark: str, data_root: str | os.PathLike[str] | None, prof: Profile, seed: int,
@@ -160,8 +161,10 @@ def run(bench: Benchmark, method: str, variant: str | None = None, profile: str 
     record's ``resources`` say whether the run was, and its peak GPU memory. ``scenario`` None: the benchmark's
     default (`default_scenario`; a benchmark built outside the registry: ``task``).
     """
-    if scenario is None:
-        scenario = default_scenario(bench.name) if bench.name in benchmark_names() else "task"
+    if bench.name in benchmark_names():
+        scenario = check_scenario(benchmark_entry(bench.name), scenario)
+    elif scenario is None:  # a benchmark built outside the registry
+        scenario = "task"
     entry = check_method(method, variant, scenario, config)
     prof = profile if isinstance(profile, Profile) else PROFILES[check_choice("profile", profile, tuple(PROFILES))]
     part = eval_part(bench, eval_on)
@@ -267,9 +270,7 @@ def run_experiment(benchmark: str = "split-mnist", method: str = "mygo", variant
     ``{"seed": 7}`` for Permuted-MNIST's permutations); ``scenario`` None: the benchmark's default.
     """
     entry_b = benchmark_entry(benchmark)
-    scenario = entry_b.default_scenario if scenario is None else scenario
-    if scenario not in entry_b.scenarios:
-        raise ConfigError(f"{benchmark} runs in the scenarios {', '.join(entry_b.scenarios)}; got {scenario!r}")
+    scenario = check_scenario(entry_b, scenario)
     entry = check_method(method, variant, scenario, config)  # fail before loading any data
     if options:
         config = with_options(config if config is not None else entry.config, options)
