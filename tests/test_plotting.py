@@ -176,6 +176,20 @@ def test_paired_dots_draw_every_seed_of_both_sides_and_their_means() -> None:
     plt.close(fig)
 
 
+def test_scaling_curves_draw_the_seeds_mean_and_standard_deviation_at_each_number_of_tasks() -> None:
+    fig = plotting.scaling_curves({"accuracy": {"a": {5: [80.0, 84.0], 50: [50.0, 60.0]}, "b": {10: [70.0]}},
+                                   "seconds": {"a": {5: [1.0, 3.0], 50: [10.0, 30.0]}}}, log_y=("seconds",))
+    acc, sec = fig.axes
+    line = acc.containers[0].lines[0]  # method a's errorbar: its line of means, caps and bars
+    assert list(line.get_xdata()) == [5, 50] and list(line.get_ydata()) == [82.0, 55.0]
+    bars = acc.collections[0].get_segments()  # one vertical segment per point: mean -+ one sample std
+    sd = (8**0.5, 50**0.5)  # sample std of (80, 84) and of (50, 60)
+    assert np.allclose([s[:, 1] for s in bars], [(82 - sd[0], 82 + sd[0]), (55 - sd[1], 55 + sd[1])])
+    assert list(acc.containers[1].lines[0].get_ydata()) == [70.0]  # method b, one seed: a bar of length 0
+    assert acc.get_xscale() == "log" and acc.get_yscale() == "linear" and sec.get_yscale() == "log"
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["a", "b"]
+
+
 def test_task_samples_rejects_text() -> None:
     class Fake:
         modality = "text"
@@ -299,6 +313,11 @@ def _figures(tiny_bench: Benchmark, memories: list[GenerativeMemory], runs: dict
         "storage_bars": lambda: plotting.storage_bars({k: {"generator": 4e5, "raw data": 9e6} for k in names[:8]},
                                                       title="bytes"),
         "system_diagram": lambda: plotting.system_diagram(),
+        "scaling_curves": lambda: plotting.scaling_curves(
+            {"average accuracy (%)": {k: {5: [80.0, 84.0], 10: [70.0, 72.0], 50: [50.0, 58.0]} for k in names[:7]},
+             "seconds per task": {k: {5: [1.0, 1.2], 10: [2.0, 2.2], 50: [9.0, 11.0]} for k in names[:7]},
+             "memory kept for old tasks (MB)": {k: {5: [2.2], 10: [4.4], 50: [22.0]} for k in names[:3]}},
+            log_y=("seconds per task",)),
         "sleep_state_figure": lambda: widgets.sleep_state_figure(runs["mygo/paper"], 30),
         "dream_state_figure": lambda: widgets.dream_state_figure(memories, [("0", "1"), ("2", "3")], per_class=8),
     }
@@ -307,7 +326,7 @@ def _figures(tiny_bench: Benchmark, memories: list[GenerativeMemory], runs: dict
 FIGURES = ["task_samples", "class_counts", "dream_grid", "dream_grids", "embedding_projection", "wake_curves",
            "sleep_loss_traces",
            "drift_bars", "accuracy_heatmaps", "average_accuracy_curves", "method_bars", "scenario_bars",
-           "storage_bars", "system_diagram", "sleep_state_figure", "dream_state_figure"]
+           "storage_bars", "system_diagram", "scaling_curves", "sleep_state_figure", "dream_state_figure"]
 
 
 @pytest.mark.parametrize("name", FIGURES)

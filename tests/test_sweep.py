@@ -20,10 +20,17 @@ from pathlib import Path
 
 import pytest
 
+from mygo_nb.config import PROFILES
 from mygo_nb.core.metrics import summarize
 from mygo_nb.errors import ConfigError
 from mygo_nb.learners import check_method
-from mygo_nb.reproduce.aggregate import scenarios_markdown
+from mygo_nb.reproduce.aggregate import (
+    group_results,
+    scenarios_markdown,
+    seconds_per_task,
+    stream_label,
+    tasks_markdown,
+)
 from mygo_nb.reproduce.cli import main
 from mygo_nb.reproduce.execute import run_sweep
 from mygo_nb.reproduce.spec import MANIFEST, expand_spec, load_spec, notebook_digest, packaged_notebook, preset_names
@@ -547,7 +554,7 @@ def test_methods_by_scenarios_table_against_hand_computed(tmp_path: Path) -> Non
     md = (tmp_path / "summary.md").read_text()
     section = md[md.index("## Methods × scenarios"):]
     assert md.index("## split-mnist") < md.index("## Methods × scenarios")
-    assert "### split-mnist — data: canonical — eval test — profile paper" in section
+    assert "### split-mnist, 2 tasks — data: canonical — eval test — profile paper" in section
     assert "| Method | task | domain | class |" in section
     # averages: (80, 90) -> 85 ± 7.07; (40, 50, 60) -> 50 ± 10; (90, 85) -> 87.5 ± 3.54
     assert "| finetune | 85.00 ± 7.07 (n=2) | — | 50.00 ± 10.00 (n=3) |" in section
@@ -577,9 +584,60 @@ def test_methods_by_scenarios_table_against_hand_computed(tmp_path: Path) -> Non
     assert avg_rows[("finetune", "class")]["paper"] == "" and avg_rows[("finetune", "task")]["paper"] == "66.08"
     # one curve figure per scenario, one heatmap per group, named like the runs
     figs = {p.name for p in (tmp_path / "figures").glob("*.png")}
+    stream = "split-mnist--2-tasks"  # these records have 2 tasks, not the benchmark's 5: the stream says so
     assert {f for f in figs if "average-accuracy" in f} == {
-        "split-mnist__canonical__average-accuracy.png", "split-mnist__canonical__class__average-accuracy.png",
-        "split-mnist__canonical__domain__average-accuracy.png"}
-    assert "split-mnist__canonical__mygo-consolidate-vae__paper__class__eval-test__accuracy-matrix.png" in figs
-    assert "split-mnist__canonical__paper__eval-test__methods-x-scenarios.png" in figs
+        f"{stream}__canonical__average-accuracy.png", f"{stream}__canonical__class__average-accuracy.png",
+        f"{stream}__canonical__domain__average-accuracy.png"}
+    assert f"{stream}__canonical__mygo-consolidate-vae__paper__class__eval-test__accuracy-matrix.png" in figs
+    assert f"{stream}__canonical__paper__eval-test__methods-x-scenarios.png" in figs
     assert len(figs) == 3 + 7 + 1
+
+
+def test_streams_of_several_lengths_group_apart_and_scale_by_number_of_tasks(tmp_path: Path) -> None:
+    # Permuted-MNIST with 2 and 3 tasks: seeds 0 and 1 of replay at each length, one mygo/internal run at 3 tasks
+    def run(method: str, variant: str | None, seed: int, finals: list[float], seconds: float,
+            kept: int) -> RunResult:
+        n = len(finals)
+        R = [[*finals[: i + 1], *[None] * (n - i - 1)] for i in range(n)]
+        r = _result(method, variant, seed, R, eval_on="test", benchmark="permuted-mnist", scenario="domain",
+                    storage=[(kept, None, 784_000)] * n)
+        r.data["params"] = {"seed": seed, "first_unpermuted": True, "train_per_class": 100, "test_per_class": 100}
+        r.timings = {"total_seconds": seconds}
+        r.config = {"train": {**PROFILES["paper"].train.to_dict(), "wake_epochs": 10}}  # one setting, every run
+        return r
+
+    run("replay", None, 0, [80.0, 90.0], 4.0, 0).save(tmp_path / "r2-0.json")
+    run("replay", None, 1, [70.0, 90.0], 6.0, 0).save(tmp_path / "r2-1.json")
+    run("replay", None, 0, [60.0, 70.0, 80.0], 9.0, 0).save(tmp_path / "r3-0.json")
+    run("replay", None, 1, [60.0, 60.0, 90.0], 12.0, 0).save(tmp_path / "r3-1.json")
+    run("mygo", "internal", 0, [90.0, 90.0, 90.0], 30.0, 500_000).save(tmp_path / "m3-0.json")
+    joint = run("joint", None, 0, [95.0, 95.0, 98.0], 3.0, 0)
+    joint.accuracy_matrix = joint.accuracy_matrix[-1:]  # trained once on the whole stream: one row
+    joint.save(tmp_path / "j3-0.json")
+    groups = aggregate(tmp_path, figures=False)
+    assert [(g.stream, g.label.replace(" (wake_epochs=10)", ""), len(g.runs)) for g in groups] == [
+        ("permuted-mnist, 2 tasks, test_per_class=100, train_per_class=100", "replay [domain]", 2),
+        ("permuted-mnist, 3 tasks, test_per_class=100, train_per_class=100", "joint [domain]", 1),
+        ("permuted-mnist, 3 tasks, test_per_class=100, train_per_class=100", "mygo/internal [domain]", 1),
+        ("permuted-mnist, 3 tasks, test_per_class=100, train_per_class=100", "replay [domain]", 2)]
+    assert seconds_per_task(joint) == pytest.approx(1.0)
+    md = (tmp_path / "summary.md").read_text()
+    assert "## permuted-mnist, 2 tasks, test_per_class=100, train_per_class=100 — data: canonical" in md
+    section = md[md.index("## permuted-mnist by number of tasks"):]
+    assert "| Method | Scenario | 2 tasks | 3 tasks |" in section
+    assert "Every run: wake_epochs=10." in section  # named once, not in every row
+    # averages: replay 2 tasks (85, 80) -> 82.5 ± 3.54, 3 tasks (70, 70) -> 70 ± 0; internal 90
+    acc = section[: section.index("Memory kept")]
+    assert "| replay | domain | 82.50 ± 3.54 (n=2) | 70.00 ± 0.00 (n=2) |" in acc
+    assert "| mygo/internal | domain | — | 90.00 (n=1) |" in acc
+    assert "| joint | domain | — | 96.00 (n=1) |" in acc
+    # memory: 3 tasks x 0.5 MB; seconds per task: replay (2, 3) -> 2.5 ± 0.71 at 2 tasks, (3, 4) -> 3.5 at 3
+    assert "| mygo/internal | domain | — | 1.50 (n=1) |" in section[section.index("Memory kept"):]
+    assert "| replay | domain | 2.50 ± 0.71 (n=2) | 3.50 ± 0.71 (n=2) |" in section[section.index("Seconds per"):]
+    # a default stream keeps its bare name; a parameter at its default is not named
+    r = run("replay", None, 0, [50.0] * 10, 1.0, 0)
+    r.data["params"] = {"seed": 0, "first_unpermuted": True}
+    assert stream_label(r) == "permuted-mnist"
+    r.data["params"]["seed"] = 7
+    assert stream_label(r) == "permuted-mnist, seed=7"
+    assert tasks_markdown(group_results([r])) == ""

@@ -38,6 +38,7 @@ __all__ = [
     "image_grid",
     "method_bars",
     "paired_dots",
+    "scaling_curves",
     "scenario_bars",
     "sleep_loss_traces",
     "storage_bars",
@@ -59,6 +60,7 @@ COLORS: dict[str, str] = {
     "finetune": "#7f7f7f", "finetune-multihead": "#ff7f0e", "joint": "#2ca02c",
     "mygo/consolidate": "#9467bd", "mygo/consolidate-vae": "#8c564b", "mygo/consolidate-real": "#e377c2",
     "ewc": "#bcbd22", "lwf": "#aec7e8", "replay": "#98df8a", "dgr": "#ff9896",
+    "mygo/internal": "#393b79", "agem": "#c5b0d5", "mygo/paper-proj": "#843c39",
 }
 
 
@@ -382,6 +384,42 @@ def paired_dots(rows: Mapping[str, Sequence[tuple[float, float]]], sides: tuple[
     ax.legend(fontsize=SMALL, loc="best")
     if title:
         ax.set_title(title, fontsize=11)
+    return fig
+
+
+def scaling_curves(panels: Mapping[str, Mapping[str, Mapping[int, Sequence[float]]]],
+                   log_y: Sequence[str] = (), ncols: int = 2) -> Figure:
+    """Metrics against the number of tasks: one panel per ``panels`` key (its y label), one line per method
+    (``panels[ylabel][method][n_tasks]`` holds one value per seed), at the mean with error bars of one sample
+    standard deviation; x on a log scale, y too for the panels named in ``log_y``; one legend above the
+    panels (chapter 15)."""
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(PAGE_WIDTH_IN, 3.0 * nrows + 0.9), layout="constrained",
+                             squeeze=False)
+    handles: dict[str, object] = {}
+    for ax, (ylabel, series) in zip(axes.flat, panels.items(), strict=False):
+        for i, (label, by_n) in enumerate(series.items()):
+            ns = sorted(by_n)
+            vals = [np.asarray(by_n[n], dtype=float) for n in ns]
+            mean = np.array([v.mean() for v in vals])
+            sd = np.array([v.std(ddof=1) if len(v) > 1 else 0.0 for v in vals])
+            h = ax.errorbar(ns, mean, yerr=sd, fmt="o-", ms=4, capsize=3, lw=1.4, color=_color(label, i),
+                            label=label)
+            handles.setdefault(label, h)
+        ax.set_xscale("log")
+        ns_all = sorted({n for by_n in series.values() for n in by_n})
+        ax.set_xticks(ns_all, [str(n) for n in ns_all])
+        ax.xaxis.set_minor_locator(plt.NullLocator())
+        if ylabel in log_y:
+            ax.set_yscale("log")
+        ax.set_xlabel("number of tasks")
+        ax.set_ylabel(ylabel, fontsize=SMALL + 1)
+        ax.tick_params(labelsize=SMALL)
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    fig.legend(list(handles.values()), list(handles), loc="outside upper center", ncol=3, fontsize=SMALL,
+               frameon=False)
     return fig
 
 

@@ -29,9 +29,11 @@ __all__ = ["PERMUTED_TASKS", "PixelPermutation", "permutations", "permuted_mnist
 PERMUTED_TASKS = 10
 
 
-def permutations(n_tasks: int, seed: int, n_pixels: int = 28 * 28, first_unpermuted: bool = True) -> Tensor:
-    """``(n_tasks, n_pixels)`` pixel orders: row ``k`` the ``k``-th permutation numpy's ``RandomState(seed)``
-    draws (row 0 the identity when ``first_unpermuted``, the draws then start at row 1)."""
+def permutations(n_tasks: int, seed: int, n_pixels: int = 28 * 28,
+                 first_unpermuted: bool = True) -> Tensor:
+    """``(n_tasks, n_pixels)`` pixel orders: row ``k`` the ``k``-th permutation that
+    numpy's ``RandomState(seed)`` draws (row 0 the identity when ``first_unpermuted``,
+    the draws then start at row 1)."""
     rs = np.random.RandomState(seed)
     rows = [np.arange(n_pixels)] if first_unpermuted else []
     rows += [rs.permutation(n_pixels) for _ in range(n_tasks - len(rows))]
@@ -40,7 +42,8 @@ def permutations(n_tasks: int, seed: int, n_pixels: int = 28 * 28, first_unpermu
 
 @dataclass(frozen=True, eq=False)
 class PixelPermutation:
-    """Reorder each image's pixels: output pixel ``i`` is input pixel ``order[i]`` (row-major)."""
+    """Reorder each image's pixels: output pixel ``i`` is input pixel ``order[i]``
+    (row-major)."""
 
     order: Tensor
     seed: int

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..config import PROFILES, method_label
 from ..core.scenarios import SCENARIOS
+from ..data import benchmark_entry, benchmark_names
 from ..errors import ConfigError
 from ..learners import check_method
 from ..learners.base import config_dict
@@ -19,8 +20,23 @@ from ..running.paper import PAPER_METHODS, PAPER_TABLE1, PAPER_TABLE2, mean_std
 from ..running.records import RunResult
 from .spec import MANIFEST, SIDECAR, read_json
 
-__all__ = ["Group", "collect_results", "data_label", "final_accuracy_markdown", "group_results", "results_csv",
-           "results_markdown", "run_settings", "scenarios_markdown", "settings_label"]
+__all__ = [
+    "Group",
+    "collect_results",
+    "data_label",
+    "final_accuracy_markdown",
+    "group_results",
+    "memory_bytes",
+    "n_tasks",
+    "results_csv",
+    "results_markdown",
+    "run_settings",
+    "scenarios_markdown",
+    "seconds_per_task",
+    "settings_label",
+    "stream_label",
+    "tasks_markdown",
+]
 
 
 def collect_results(folder: str | os.PathLike[str]) -> list[RunResult]:
@@ -44,6 +60,27 @@ def data_label(r: RunResult) -> str:
         root = r.data.get("root")
         return f"stand-in ({Path(root).name})" if root else "stand-in (non-canonical)"
     return "canonical"
+
+
+def n_tasks(r: RunResult) -> int:
+    """The number of tasks of ``r``'s stream (its accuracy matrix's columns: joint training has one row)."""
+    return len(r.accuracy_matrix[-1])
+
+
+def stream_label(r: RunResult) -> str:
+    """The stream a run learned: its benchmark's name, then its number of tasks and the benchmark's own
+    parameters where they differ from the registry's defaults (a ``seed`` parameter equal to the run's seed is
+    the default), e.g. ``permuted-mnist, 20 tasks, test_per_class=100``; the name alone for a default stream."""
+    n, params = n_tasks(r), dict(r.data.get("params") or {})
+    default_n, defaults = None, {}
+    if r.benchmark in benchmark_names():
+        entry = benchmark_entry(r.benchmark)
+        default_n, defaults = entry.tasks, dict(entry.params)
+    if defaults.get("seed", 0) is None and params.get("seed") == r.seed:
+        params.pop("seed")
+    parts = [r.benchmark] + ([] if n == default_n else [f"{n} tasks"])
+    parts += [f"{k}={_value(v)}" for k, v in sorted(params.items()) if k not in defaults or defaults[k] != v]
+    return ", ".join(parts)
 
 
 def _value(v: Any) -> str:
@@ -92,6 +129,8 @@ class Group:
     runs: list[RunResult]
     #: `settings_label` of the runs (a tuning sweep's candidate), empty for the defaults
     settings: str = ""
+    #: `stream_label` of the runs: the benchmark's name, with its number of tasks and parameters where not the defaults
+    stream: str = ""
 
     @property
     def method_label(self) -> str:
@@ -134,18 +173,19 @@ class Group:
 
 
 def group_results(results: Iterable[RunResult]) -> list[Group]:
-    """Group by benchmark / data / method / variant / scenario / profile / eval split / settings (seeds
-    pooled); sorted in that order, scenarios as task, domain, class."""
+    """Group by benchmark / stream / data / method / variant / scenario / profile / eval split / settings (seeds
+    pooled); sorted in that order (streams by their number of tasks), scenarios as task, domain, class."""
     groups: dict[tuple[Any, ...], Group] = {}
     for r in results:
-        settings = settings_label(r)
-        k = (r.benchmark, data_label(r), r.method, r.variant or "", r.scenario, r.profile, r.eval_on, settings)
+        settings, stream = settings_label(r), stream_label(r)
+        k = (r.benchmark, n_tasks(r), stream, data_label(r), r.method, r.variant or "", r.scenario,
+             r.profile, r.eval_on, settings)
         groups.setdefault(k, Group(r.benchmark, data_label(r), r.method, r.variant, r.scenario, r.profile,
-                                   r.eval_on, [], settings)).runs.append(r)
+                                   r.eval_on, [], settings, stream)).runs.append(r)
     for g in groups.values():
         g.runs.sort(key=lambda r: r.seed)
     order = {sc: i for i, sc in enumerate(SCENARIOS)}  # task, domain, class; then any other name
-    return [groups[k] for k in sorted(groups, key=lambda k: (*k[:4], order.get(k[4], len(order)), *k[4:]))]
+    return [groups[k] for k in sorted(groups, key=lambda k: (*k[:6], order.get(k[6], len(order)), *k[6:]))]
 
 
 def _fmt(m: float, s: float, n: int) -> str:
@@ -179,11 +219,11 @@ def results_markdown(groups: Sequence[Group]) -> str:
     lines = ["# Sweep results", "",
              "Ours: mean ± sample std over seeds (n = number of seeds). Paper rows: the MyGO paper's Tables 1-2, "
              "measured on the training subsets (eval = train, the reference code's protocol).", ""]
-    by_bench: dict[tuple[str, str], list[Group]] = {}
+    by_bench: dict[tuple[str, str, str], list[Group]] = {}
     for g in groups:
-        by_bench.setdefault((g.benchmark, g.data), []).append(g)
-    for (bench, data), gs in by_bench.items():
-        lines += [f"## {bench} — data: {data}", ""]
+        by_bench.setdefault((g.benchmark, g.stream or g.benchmark, g.data), []).append(g)
+    for (bench, stream, data), gs in by_bench.items():
+        lines += [f"## {stream} — data: {data}", ""]
         if data != "canonical":
             lines += [f"**{data[0].upper() + data[1:]} data, NOT the paper's benchmark** (the provenance says the "
                       "files are not the canonical ones): the paper's numbers below are on the canonical data and "
@@ -272,9 +312,9 @@ def scenarios_markdown(groups: Sequence[Group]) -> str:
              "class-incremental (one head over every class seen so far, no task identity).", ""]
     sections: dict[tuple[str, str, str, str], list[Group]] = {}
     for g in groups:
-        sections.setdefault((g.benchmark, g.data, g.eval_on, g.profile), []).append(g)
-    for (bench, data, eval_on, profile), gs in sections.items():
-        lines += [f"### {bench} — data: {data} — eval {eval_on} — profile {profile}", ""]
+        sections.setdefault((g.stream or g.benchmark, g.data, g.eval_on, g.profile), []).append(g)
+    for (stream, data, eval_on, profile), gs in sections.items():
+        lines += [f"### {stream} — data: {data} — eval {eval_on} — profile {profile}", ""]
         if data != "canonical":
             lines += [f"{data[0].upper() + data[1:]} data, NOT the paper's benchmark.", ""]
         cells: dict[str, dict[str, str]] = {}
@@ -302,4 +342,61 @@ def scenarios_markdown(groups: Sequence[Group]) -> str:
             lines += _md_table(["Method", "Scenario", "n", "Generator MB/task", "Replay buffer MB/task",
                                 "Raw data MB/task"], storage)
         lines.append("")
+    return "\n".join(lines)
+
+
+def memory_bytes(r: RunResult) -> int:
+    """The bytes ``r`` kept for its old tasks after the last one: every generative memory and every stored sample
+    (`storage_record`'s ``generator_bytes`` and ``replay_buffer_bytes`` summed over the tasks; a method that
+    keeps neither, such as EWC's penalty or LwF's copy of the net, counts 0)."""
+    tasks = (r.storage or {}).get("per_task") or []
+    return sum((t.get("generator_bytes") or 0) + (t.get("replay_buffer_bytes") or 0) for t in tasks)
+
+
+def seconds_per_task(r: RunResult) -> float:
+    """``r``'s wall time, training and evaluation after every task, divided by its number of tasks."""
+    return float(r.timings["total_seconds"]) / n_tasks(r)
+
+
+def tasks_markdown(groups: Sequence[Group]) -> str:
+    """How each method scales with the number of tasks: per benchmark, data, eval split and profile, one row per
+    method and scenario and one column per number of tasks, for the average accuracy after the last task, the
+    memory kept (`memory_bytes`, MB) and the seconds per task (`seconds_per_task`), each ``mean ± std`` over seeds.
+    Settings that every run of a section shares are named once above its tables, others in the method's row.
+    Empty when no method ran at more than one number of tasks."""
+    sections: dict[tuple[str, str, str, str], list[Group]] = {}
+    for g in groups:
+        sections.setdefault((g.benchmark, g.data, g.eval_on, g.profile), []).append(g)
+    metrics = (("Average accuracy after the last task (%)", lambda r: r.average_accuracy),
+               ("Memory kept for old tasks after the last one (MB = 10^6 bytes)", lambda r: memory_bytes(r) / 1e6),
+               ("Seconds per task (training and evaluation, wall time)", seconds_per_task))
+    lines: list[str] = []
+    for (bench, data, eval_on, profile), gs in sections.items():
+        counts = sorted({n_tasks(g.runs[0]) for g in gs})
+        if len(counts) < 2:
+            continue
+        shared = {g.settings for g in gs}
+        common = shared.pop() if len(shared) == 1 else ""
+        rows: dict[tuple[str, str], dict[int, Group]] = {}
+        for g in gs:
+            label = method_label(g.method, g.variant) + (f" ({g.settings})" if g.settings and not common else "")
+            rows.setdefault((label, g.scenario), {})[n_tasks(g.runs[0])] = g
+        streams = sorted({g.stream for g in gs}, key=lambda s: (len(s), s))
+        lines += [f"## {bench} by number of tasks — data: {data} — eval {eval_on} — profile {profile}", "",
+                  "Streams: " + "; ".join(streams) + "." + (f" Every run: {common}." if common else "")
+                  + " Mean ± sample std over seeds (n per cell); — : not run.", ""]
+        order = sorted(rows, key=lambda k: (SCENARIOS.index(k[1]) if k[1] in SCENARIOS else len(SCENARIOS), k[0]))
+        for title, value in metrics:
+            table = []
+            for label, scenario in order:
+                cells = []
+                for n in counts:
+                    g = rows[(label, scenario)].get(n)
+                    if g is None:
+                        cells.append("—")
+                        continue
+                    m, s = mean_std(value(r) for r in g.runs)
+                    cells.append(f"{_fmt(m, s, len(g.runs))} (n={len(g.runs)})")
+                table.append([label, scenario, *cells])
+            lines += [title, "", *_md_table(["Method", "Scenario", *(f"{n} tasks" for n in counts)], table), ""]
     return "\n".join(lines)

@@ -35,7 +35,7 @@ def save_figures(groups: Sequence[Group], folder: Path) -> list[Path]:
     written = []
     by_bench: dict[tuple[str, str, str], list[Group]] = {}
     for g in groups:
-        by_bench.setdefault((g.benchmark, g.data, g.scenario), []).append(g)
+        by_bench.setdefault((g.stream or g.benchmark, g.data, g.scenario), []).append(g)
     for (bench, data, scenario), gs in by_bench.items():
         fig, ax = plt.subplots(figsize=(7.0, 4.6), layout="constrained")
         for i, g in enumerate(gs):
@@ -66,18 +66,19 @@ def save_figures(groups: Sequence[Group], folder: Path) -> list[Path]:
         seen = (~np.isnan(R)).sum(0)
         M = np.where(seen > 0, np.nansum(R, axis=0) / np.maximum(seen, 1), np.nan)  # None (not yet seen) stays blank
         fig, ax = plt.subplots(figsize=(3.8, 3.4))
-        im = accuracy_heatmap(ax, M, f"{g.benchmark} {g.label}\neval {g.eval_on}, {g.data}, mean of n={len(g.runs)}")
+        title = f"{g.stream or g.benchmark} {g.label}\neval {g.eval_on}, {g.data}, mean of n={len(g.runs)}"
+        im = accuracy_heatmap(ax, M, title)
         ax.set_ylabel("after training")
         fig.colorbar(im, ax=ax, shrink=0.8, label="accuracy (%)")
         fig.tight_layout()
         sc = "" if g.scenario == "task" else f"__{g.scenario}"
-        path = folder / (f"{_slug(g.benchmark)}__{_slug(g.data)}__{_slug(g.method_label)}__{g.profile}{sc}"
+        path = folder / (f"{_slug(g.stream or g.benchmark)}__{_slug(g.data)}__{_slug(g.method_label)}__{g.profile}{sc}"
                          f"__eval-{g.eval_on}__accuracy-matrix.png")
         _save_fig(fig, path)
         written.append(path)
     sections: dict[tuple[str, str, str, str], list[Group]] = {}
     for g in groups:
-        sections.setdefault((g.benchmark, g.data, g.profile, g.eval_on), []).append(g)
+        sections.setdefault((g.stream or g.benchmark, g.data, g.profile, g.eval_on), []).append(g)
     for (bench, data, profile, eval_on), gs in sections.items():
         if all(g.scenario == "task" for g in gs):
             continue
