@@ -381,7 +381,7 @@ def tasks_markdown(groups: Sequence[Group]) -> str:
         for g in gs:
             label = method_label(g.method, g.variant) + (f" ({g.settings})" if g.settings and not common else "")
             rows.setdefault((label, g.scenario), {})[n_tasks(g.runs[0])] = g
-        streams = sorted({g.stream for g in gs}, key=lambda s: (len(s), s))
+        streams = [s for _, s in sorted({(n_tasks(g.runs[0]), g.stream) for g in gs})]
         lines += [f"## {bench} by number of tasks — data: {data} — eval {eval_on} — profile {profile}", "",
                   "Streams: " + "; ".join(streams) + "." + (f" Every run: {common}." if common else "")
                   + " Mean ± sample std over seeds (n per cell); — : not run.", ""]
