@@ -626,6 +626,8 @@ def test_streams_of_several_lengths_group_apart_and_scale_by_number_of_tasks(tmp
     section = md[md.index("## permuted-mnist by number of tasks"):]
     assert "| Method | Scenario | 2 tasks | 3 tasks |" in section
     assert "Every run: wake_epochs=10." in section  # named once, not in every row
+    assert ("Streams: permuted-mnist with 2 and 3 tasks; benchmark parameters: test_per_class=100, "
+            "train_per_class=100.") in section
     # averages: replay 2 tasks (85, 80) -> 82.5 ± 3.54, 3 tasks (70, 70) -> 70 ± 0; internal 90
     acc = section[: section.index("Memory kept")]
     assert "| replay | domain | 82.50 ± 3.54 (n=2) | 70.00 ± 0.00 (n=2) |" in acc

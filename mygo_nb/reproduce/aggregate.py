@@ -35,6 +35,7 @@ __all__ = [
     "seconds_per_task",
     "settings_label",
     "stream_label",
+    "stream_params",
     "tasks_markdown",
 ]
 
@@ -69,18 +70,21 @@ def n_tasks(r: RunResult) -> int:
 
 def stream_label(r: RunResult) -> str:
     """The stream a run learned: its benchmark's name, then its number of tasks and the benchmark's own
-    parameters where they differ from the registry's defaults (a ``seed`` parameter equal to the run's seed is
-    the default), e.g. ``permuted-mnist, 20 tasks, test_per_class=100``; the name alone for a default stream."""
-    n, params = n_tasks(r), dict(r.data.get("params") or {})
-    default_n, defaults = None, {}
-    if r.benchmark in benchmark_names():
-        entry = benchmark_entry(r.benchmark)
-        default_n, defaults = entry.tasks, dict(entry.params)
+    parameters where they differ from the registry's defaults (`stream_params`), e.g.
+    ``permuted-mnist, 20 tasks, test_per_class=100``; the name alone for a default stream."""
+    default_n = benchmark_entry(r.benchmark).tasks if r.benchmark in benchmark_names() else None
+    n = n_tasks(r)
+    return ", ".join([r.benchmark, *([] if n == default_n else [f"{n} tasks"]), *stream_params(r)])
+
+
+def stream_params(r: RunResult) -> list[str]:
+    """``KEY=VALUE`` for each of the benchmark's parameters that ``r`` ran with a value other than the registry's
+    default, sorted (a ``seed`` parameter equal to the run's seed is the default)."""
+    params = dict(r.data.get("params") or {})
+    defaults = dict(benchmark_entry(r.benchmark).params) if r.benchmark in benchmark_names() else {}
     if defaults.get("seed", 0) is None and params.get("seed") == r.seed:
         params.pop("seed")
-    parts = [r.benchmark] + ([] if n == default_n else [f"{n} tasks"])
-    parts += [f"{k}={_value(v)}" for k, v in sorted(params.items()) if k not in defaults or defaults[k] != v]
-    return ", ".join(parts)
+    return [f"{k}={_value(v)}" for k, v in sorted(params.items()) if k not in defaults or defaults[k] != v]
 
 
 def _value(v: Any) -> str:
@@ -381,9 +385,11 @@ def tasks_markdown(groups: Sequence[Group]) -> str:
         for g in gs:
             label = method_label(g.method, g.variant) + (f" ({g.settings})" if g.settings and not common else "")
             rows.setdefault((label, g.scenario), {})[n_tasks(g.runs[0])] = g
-        streams = [s for _, s in sorted({(n_tasks(g.runs[0]), g.stream) for g in gs})]
+        params = sorted({", ".join(stream_params(r)) for g in gs for r in g.runs})
+        streams = f"{bench} with " + ", ".join(map(str, counts[:-1])) + f" and {counts[-1]} tasks"
+        streams += "; benchmark parameters: " + "; ".join(p or "the defaults" for p in params)
         lines += [f"## {bench} by number of tasks — data: {data} — eval {eval_on} — profile {profile}", "",
-                  "Streams: " + "; ".join(streams) + "." + (f" Every run: {common}." if common else "")
+                  f"Streams: {streams}." + (f" Every run: {common}." if common else "")
                   + " Mean ± sample std over seeds (n per cell); — : not run.", ""]
         order = sorted(rows, key=lambda k: (SCENARIOS.index(k[1]) if k[1] in SCENARIOS else len(SCENARIOS), k[0]))
         for title, value in metrics:
