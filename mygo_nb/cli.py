@@ -150,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="set one field of the profile's training config (repeatable), e.g. --train lr_slow=3e-4")
     r.add_argument("--net", choices=NETS, default=None,
                    help="the Neocortex Net's extractor, short for --train net=NET: paper (the paper's), mlp400 "
-                        "(van de Ven et al.'s, images) or minilm (the pretrained all-MiniLM-L6-v2 with LoRA "
+                        "or mlp1000 (van de Ven et al.'s Split- and permuted-MNIST nets, images) or minilm (the "
+                        "pretrained all-MiniLM-L6-v2 with LoRA "
                         "adapters, text; its tokenizer makes the token ids); default: the profile's")
     r.add_argument("--scenario", choices=SCENARIOS, default=None,
                    help="task (the paper's, task identity at test), domain (one shared head) or class "

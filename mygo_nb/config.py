@@ -5,7 +5,8 @@ paper's (and the public reference code's). A `Profile` pairs a `TrainConfig` wit
 and how the stream is cut into tasks: `paper` is the full protocol, `quick` is a small run for tests and CI
 (a minute or less on two CPU cores), `long-sleep` is the paper's budget with 3000 sleep steps, `vandeven` is
 the Split-MNIST protocol of van de Ven, Tuytelaars & Tolias (2022) and their public code, under which the
-baselines are held to their published numbers, `lora-toolkit` the budget of the reference repository's
+baselines are held to their published numbers, `vandeven-permuted` their permuted-MNIST protocol (with the
+benchmark parameter ``pad=2``), `lora-toolkit` the budget of the reference repository's
 LoRA toolkit (a pretrained text encoder, net ``minilm``). `with_options` sets fields of any frozen config from
 ``KEY=VALUE`` strings (the CLI's ``--set``).
 """
@@ -33,9 +34,11 @@ __all__ = [
 ]
 
 # the Neocortex Net's extractors: the paper's (a small CNN for images, an EmbeddingBag for text), van
-# de Ven et al.'s fully connected 784-400-400 (images only) and a pretrained transformer with LoRA
-# adapters (text only; all-MiniLM-L6-v2 unless the benchmark's tokenizer names another model)
-NETS: tuple[str, ...] = ("paper", "mlp400", "minilm")
+# de Ven et al.'s fully connected nets (images only; the input follows the benchmark's image shape):
+# mlp400 of Split-MNIST (784-400-400) and mlp1000 of permuted MNIST (1024-1000-1000 on 32 x 32 images),
+# and a pretrained transformer with LoRA adapters (text only; all-MiniLM-L6-v2 unless the benchmark's
+# tokenizer names another model)
+NETS: tuple[str, ...] = ("paper", "mlp400", "mlp1000", "minilm")
 # how a profile cuts a benchmark into tasks: the benchmark's default split, or van de Ven et al.'s
 # (Split-MNIST only: the digits relabelled by a permutation drawn from the run's seed)
 TASK_SPLITS: tuple[str, ...] = ("default", "vandeven")
@@ -111,6 +114,18 @@ PROFILES: dict[str, Profile] = {
     # 784-400-400 net, 2,000 batches of 128 per task, Adam at 1e-3, a 784-400-400 VAE with z = 100
     "vandeven": Profile("vandeven", TrainConfig(iters_per_task=2000, z_dim=100, gan_hidden=400,
                                                 net="mlp400", vae_depth=2), task_split="vandeven"),
+    # van de Ven et al.'s permuted MNIST (GMvandeVen/continual-learning at e6d795a, params/param_values.py):
+    # 5,000 batches per task (l. 64), Adam at 1e-4 (l. 65) kept for the whole stream (their default optimizer
+    # 'adam', params/options.py l. 136-137, is reset only as 'adam_reset', train/train_task_based.py l. 109),
+    # batches of 128 (l. 66), two hidden layers of 1,000 units (fc_lay 3, l. 55; fc_units 1000, l. 70-72) on their
+    # 32 x 32 images (benchmark parameter pad=2), and deep generative replay's VAE of the classifier's size
+    # (l. 97-99: g_z_dim = z_dim 100, params/options.py l. 117; g_fc_lay = fc_lay, two hidden layers;
+    # g_fc_uni = fc_units 1000; l. 95-96: the generator trains as long and at the same rate, as the package's
+    # generators do). Its task split is the benchmark's (10 tasks, l. 61-63).
+    "vandeven-permuted": Profile("vandeven-permuted",
+                                 TrainConfig(iters_per_task=5000, lr_fast=1e-4, batch_size=128, z_dim=100,
+                                             gan_hidden=1000, net="mlp1000", vae_depth=2,
+                                             stream_optimizer=True)),
     # the reference repository's toolkit/rwkv/lora_with_mygo.py (commit 51d3328, lines 27-45): wake at 1e-4
     # for 3 epochs, sleep at 3e-5 for 200 steps, batches of 16, z = 64, on a pretrained encoder with LoRA
     # r = 8, alpha = 16 (the LoRASpec defaults). Its 1,000 examples per task (line 89) are 500 per class

@@ -61,7 +61,7 @@ def test_the_registry_holds_the_four_benchmarks_with_their_metadata():
     assert {"split-mnist", "split-agnews", "permuted-mnist", "rotated-mnist"} <= set(benchmark_names())
     perm = benchmark_entry("permuted-mnist")
     assert (perm.modality, perm.tasks, perm.default_scenario, perm.split) == ("image", 10, "domain", False)
-    assert dict(perm.params) == {"seed": None, "first_unpermuted": True, "train_per_class": None,
+    assert dict(perm.params) == {"seed": None, "first_unpermuted": True, "pad": 0, "train_per_class": None,
                                  "test_per_class": None}
     assert benchmark_entry("split-mnist").default_scenario == "task"
     assert benchmark_entry("split-agnews").modality == "text"

@@ -17,6 +17,7 @@ from ..errors import ConfigError
 
 __all__ = [
     "FEATURE_DIM",
+    "MLP_HIDDEN",
     "NeocortexNet",
     "UnitPixels",
     "adam",
@@ -30,7 +31,12 @@ __all__ = [
 FEATURE_DIM = 256
 TEXT_EMBED_DIM = 128
 #: the nets `make_net` builds (`mygo_nb.config.NETS` lists the same)
-NET_ARCHS = ("paper", "mlp400", "minilm")
+NET_ARCHS = ("paper", "mlp400", "mlp1000", "minilm")
+#: the fully connected nets (`make_mlp_net`) and their hidden units: van de Ven et al.'s Split-MNIST net
+#: (``mlp400``) and their permuted-MNIST net (``mlp1000``)
+MLP_HIDDEN = {"mlp400": 400, "mlp1000": 1000}
+#: MNIST's image shape: the paper's net reads only this one
+MNIST_SHAPE = (1, 28, 28)
 
 
 class BagEmbed(nn.Module):
@@ -101,26 +107,32 @@ class UnitPixels(nn.Module):
         return (x + 1) / 2
 
 
-def make_mlp_net(hidden: int = 400) -> NeocortexNet:
-    """van de Ven et al.'s Split-MNIST net, reading pixels in [0, 1] as theirs does:
-    Linear(784->400)-ReLU-Linear(400->400)-ReLU."""
-    trunk = nn.Sequential(UnitPixels(), nn.Flatten(), nn.Linear(28 * 28, hidden),
+def make_mlp_net(hidden: int = 400,
+                 image_shape: tuple[int, int, int] = (1, 28, 28)) -> NeocortexNet:
+    """van de Ven et al.'s fully connected nets, reading pixels in [0, 1] as theirs do:
+    Linear(pixels->hidden)-ReLU-Linear(hidden->hidden)-ReLU on images of ``image_shape``
+    (Split-MNIST: 784-400-400; permuted MNIST, padded to 32 x 32: 1024-1000-1000)."""
+    c, h, w = image_shape
+    trunk = nn.Sequential(UnitPixels(), nn.Flatten(), nn.Linear(c * h * w, hidden),
                           nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
-    return NeocortexNet(nn.Identity(), trunk, (1, 28, 28), feature_dim=hidden)
+    return NeocortexNet(nn.Identity(), trunk, (c, h, w), feature_dim=hidden)
 
 
 def make_net(modality: str, vocab_size: int | None = None, arch: str = "paper",
-             model: str | None = None) -> NeocortexNet:
+             model: str | None = None, image_shape: tuple[int, ...] | None = None) -> NeocortexNet:
     """The Neocortex Net for a benchmark's modality (``image`` or ``text``), no heads yet; ``arch``
-    ``mlp400`` is `make_mlp_net` (images only), ``minilm`` a pretrained encoder with LoRA adapters
-    (`mygo_nb.core.pretrained.make_pretrained_text_net`; text only) on ``model``, the model whose
-    tokenizer made the benchmark's token ids (`Benchmark.tokenizer`), ``paper`` the paper's net for the
-    modality."""
+    ``mlp400`` and ``mlp1000`` are `make_mlp_net` with 400 and 1000 hidden units (images only),
+    ``minilm`` a pretrained encoder with LoRA adapters (`mygo_nb.core.pretrained.make_pretrained_text_net`;
+    text only) on ``model``, the model whose tokenizer made the benchmark's token ids
+    (`Benchmark.tokenizer`), ``paper`` the paper's net for the modality. ``image_shape``: the benchmark's
+    ``(C, H, W)`` (None: MNIST's 1 x 28 x 28), the input of a fully connected net; the paper's image net
+    reads 1 x 28 x 28 only."""
     if arch not in NET_ARCHS:
         raise ConfigError(f"unknown net {arch!r}; valid nets: {', '.join(NET_ARCHS)}")
     if arch == "minilm":
         if modality != "text":
-            raise ConfigError("the minilm net is a pretrained text encoder; image benchmarks use paper or mlp400")
+            raise ConfigError("the minilm net is a pretrained text encoder; image benchmarks use paper, mlp400 or "
+                              "mlp1000")
         if model is None:
             raise ConfigError("the minilm net reads its own tokenizer's token ids: load the text benchmark with "
                               "the benchmark parameter tokenizer=minilm (or a model folder)")
@@ -132,11 +144,17 @@ def make_net(modality: str, vocab_size: int | None = None, arch: str = "paper",
     if model is not None:
         raise ConfigError(f"the benchmark's texts are token ids of the model {model!r}; they need the net "
                           f"minilm (--net minilm), not {arch}")
-    if arch == "mlp400":
+    shape = MNIST_SHAPE if image_shape is None else tuple(int(d) for d in image_shape)
+    if arch in MLP_HIDDEN:
         if modality != "image":
-            raise ConfigError("the mlp400 net is for images; text benchmarks use the paper's net or minilm")
-        return make_mlp_net()
+            raise ConfigError(f"the {arch} net is for images; text benchmarks use the paper's net or minilm")
+        if len(shape) != 3:
+            raise ConfigError(f"the {arch} net reads images of shape (C, H, W); got {shape}")
+        return make_mlp_net(MLP_HIDDEN[arch], shape)  # type: ignore[arg-type]
     if modality == "image":
+        if shape != MNIST_SHAPE:
+            raise ConfigError(f"the paper's image net reads 1 x 28 x 28 images; these are {' x '.join(map(str, shape))}"
+                              " (a padded stream): use a fully connected net, mlp400 or mlp1000")
         return make_image_net()
     if modality == "text":
         if not vocab_size:

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from ..errors import StoreError
 from .memories import GenerativeMemory, memory_from_meta, memory_meta
-from .net import NeocortexNet, UnitPixels, make_net
+from .net import MLP_HIDDEN, NeocortexNet, UnitPixels, make_net
 
 __all__ = ["file_sha256", "flatten_optimizer", "load_memory", "load_net", "match_layouts", "read_safetensors",
            "save_memory", "save_net", "unflatten_optimizer", "write_safetensors"]
@@ -133,8 +133,15 @@ def save_net(net: NeocortexNet, path: str | os.PathLike[str]) -> Path:
         return write_safetensors(path, net.state_dict(), meta)
     modality = "image" if isinstance(net.embed, nn.Identity) else "text"
     vocab = None if modality == "image" else net.embed.bag.num_embeddings  # type: ignore[union-attr]
-    arch = "mlp400" if isinstance(net.trunk[0], UnitPixels) else "paper"  # type: ignore[index]
+    arch = "paper"
+    if isinstance(net.trunk[0], UnitPixels):  # type: ignore[index]  # a fully connected net (make_mlp_net)
+        arch = {v: k for k, v in MLP_HIDDEN.items()}.get(net.feature_dim, "")
+        if not arch:
+            raise StoreError(f"a fully connected net of {net.feature_dim} hidden units is none of the nets "
+                             f"{', '.join(MLP_HIDDEN)}; save its state_dict instead")
     meta = {"kind": "neocortex-net", "modality": modality, "vocab_size": vocab, "arch": arch, "heads": heads}
+    if modality == "image":  # the input shape (28 x 28 MNIST, or padded); files without it hold 1 x 28 x 28
+        meta["image_shape"] = list(net.dream_shape)
     return write_safetensors(path, net.state_dict(), meta)
 
 
@@ -150,7 +157,9 @@ def load_net(path: str | os.PathLike[str], device: torch.device | str = "cpu") -
         spec = LoRASpec(**{**meta["lora"], "targets": tuple(meta["lora"]["targets"])})
         net = make_pretrained_text_net(meta["model"], spec, meta["trunk_dim"])
     else:
-        net = make_net(str(meta["modality"]), meta["vocab_size"], str(meta.get("arch", "paper")))
+        shape = meta.get("image_shape")
+        net = make_net(str(meta["modality"]), meta["vocab_size"], str(meta.get("arch", "paper")),
+                       image_shape=None if shape is None else tuple(shape))
     for n_out in meta["heads"]:
         net.add_head(int(n_out))
     net.load_state_dict(read_safetensors(path))

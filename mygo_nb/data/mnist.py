@@ -141,12 +141,15 @@ def derived_mnist(name: str, transforms: Callable[[torch.device], Sequence[Input
                   params: Mapping[str, Any], root: str | os.PathLike[str] | None = None, *,
                   max_train_per_class: int | None = None, device: torch.device | str = "cpu",
                   download: bool = True, train_per_class: int | None = None,
-                  test_per_class: int | None = None) -> Benchmark:
+                  test_per_class: int | None = None, pad: int = 0) -> Benchmark:
     """A stream of MNIST seen through one transform per task (`derived_tasks`): the images are loaded once
-    onto ``device``, ``transforms(device)`` gives the tasks' transforms, and the benchmark records ``params``
-    with the caps on images per digit (``train_per_class``, ``test_per_class``; the profile's
-    ``max_train_per_class`` caps the training images too). Permuted- and Rotated-MNIST are built by it."""
+    (padded once by ``pad`` pixels of background, -1, on every side) onto ``device``, ``transforms(device)``
+    gives the tasks' transforms, and the benchmark records ``params`` with the caps on images per digit
+    (``train_per_class``, ``test_per_class``; the profile's ``max_train_per_class`` caps the training images
+    too). Permuted- and Rotated-MNIST are built by it."""
     xtr, ytr, xte, yte, provenance = mnist_arrays(root, download=download)
+    if pad:
+        xtr, xte = (torch.nn.functional.pad(x, (pad,) * 4, value=-1.0) for x in (xtr, xte))
     dev = torch.device(device)
     xtr, ytr, xte, yte = xtr.to(dev), ytr.to(dev), xte.to(dev), yte.to(dev)
     names = tuple(str(c) for c in range(10))

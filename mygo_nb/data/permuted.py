@@ -3,9 +3,11 @@
 Task ``k`` applies the pixel permutation ``k`` drawn by numpy's legacy generator from the benchmark's
 ``seed`` (None: the run's seed), as van de Ven, Tuytelaars & Tolias (2022) draw theirs
 (GMvandeVen/continual-learning at e6d795a, ``data/load.py`` L99-L107); the first task keeps the pixels in
-place (``first_unpermuted``), as theirs does for seed 0. Their images are padded to 32 x 32; these are
-MNIST's 28 x 28. The images are stored once; each batch is permuted on its device (`PixelPermutation`),
-so fifty tasks cost one MNIST copy.
+place (``first_unpermuted``), as theirs does for seed 0. Their images are MNIST's padded by 2 pixels of
+background to 32 x 32 (``data/available.py`` L17-L20, ``data/load.py`` L71-L72); ``pad`` does the same here (0,
+the default, keeps MNIST's 28 x 28), and the permutations then run over all ``(28 + 2 pad)^2`` pixels. The
+images are stored once (padded once); each batch is permuted on its device (`PixelPermutation`), so fifty
+tasks cost one MNIST copy.
 """
 
 from __future__ import annotations
@@ -61,15 +63,18 @@ class PixelPermutation:
 
 @register_benchmark("permuted-mnist", modality="image", tasks=PERMUTED_TASKS, default_scenario="domain",
                     net="mlp400", split=False,
-                    params={"seed": None, "first_unpermuted": True, "train_per_class": None, "test_per_class": None},
+                    params={"seed": None, "first_unpermuted": True, "pad": 0, "train_per_class": None,
+                            "test_per_class": None},
                     summary="all ten digits per task, each task a fixed pixel permutation (van de Ven et al.)")
 def permuted_mnist(root: str | os.PathLike[str] | None = None, *, n_tasks: int | None = None,
                    max_train_per_class: int | None = None, device: torch.device | str = "cpu",
                    download: bool = True, split: Any = None, seed: int | None = None,
-                   first_unpermuted: bool = True, train_per_class: int | None = None,
+                   first_unpermuted: bool = True, pad: int = 0, train_per_class: int | None = None,
                    test_per_class: int | None = None) -> Benchmark:
-    """Permuted-MNIST with ``n_tasks`` tasks (default `PERMUTED_TASKS`), permutations drawn from ``seed``; each
-    task's first ``train_per_class`` training and ``test_per_class`` test images of each digit (None: all; the
+    """Permuted-MNIST with ``n_tasks`` tasks (default `PERMUTED_TASKS`), permutations drawn from ``seed``, on
+    MNIST padded by ``pad`` pixels of background on every side (2: van de Ven et al.'s 32 x 32; recorded in the
+    benchmark's params when not 0, so that a stream of 28 x 28 images records what it always did); each task's
+    first ``train_per_class`` training and ``test_per_class`` test images of each digit (None: all; the
     profile's cap on training images applies too)."""
     n = PERMUTED_TASKS if n_tasks is None else check_int("tasks", n_tasks, minimum=1)
     if seed is None:
@@ -77,11 +82,13 @@ def permuted_mnist(root: str | os.PathLike[str] | None = None, *, n_tasks: int |
     check_int("permutation seed", seed, minimum=0)
     if not isinstance(first_unpermuted, bool):
         raise ConfigError(f"first_unpermuted must be true or false, got {first_unpermuted!r}")
-    orders = permutations(n, seed, first_unpermuted=first_unpermuted)
+    check_int("pad", pad, minimum=0)
+    orders = permutations(n, seed, (28 + 2 * pad) ** 2, first_unpermuted=first_unpermuted)
 
     def transforms(dev: torch.device) -> list[PixelPermutation]:
         return [PixelPermutation(orders[k].to(dev), seed, k) for k in range(n)]
 
-    return derived_mnist("permuted-mnist", transforms, {"seed": seed, "first_unpermuted": first_unpermuted}, root,
-                         max_train_per_class=max_train_per_class, device=device, download=download,
-                         train_per_class=train_per_class, test_per_class=test_per_class)
+    params: dict[str, Any] = {"seed": seed, "first_unpermuted": first_unpermuted, **({"pad": pad} if pad else {})}
+    return derived_mnist("permuted-mnist", transforms, params, root, max_train_per_class=max_train_per_class,
+                         device=device, download=download, train_per_class=train_per_class,
+                         test_per_class=test_per_class, pad=pad)

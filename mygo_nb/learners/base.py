@@ -58,8 +58,9 @@ class Learner:
         self.bench, self.ctx = bench, ctx
         self.config = config if config is not None else self.config_type()
         self.scenario = Scenario.of(self.heads_layout(ctx.scenario), bench)
-        self.net: NeocortexNet = make_net(bench.modality, bench.vocab_size, ctx.cfg.net,
-                                          model=bench.tokenizer).to(bench.device)
+        shape = tuple(bench.tasks[0].train.x.shape[1:]) if bench.modality == "image" else None
+        self.net: NeocortexNet = make_net(bench.modality, bench.vocab_size, ctx.cfg.net, model=bench.tokenizer,
+                                          image_shape=shape).to(bench.device)
         self.memories: list[GenerativeMemory] = []
         #: extractor outputs the evaluation reuses while the extractor is unchanged, or None for no cache
         self.cache: FeatureCache | None = None

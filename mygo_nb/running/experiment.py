@@ -228,7 +228,7 @@ def _record(bench: Benchmark, method: str, variant: str | None, scenario: str, p
 
 
 #: How `raw_data_bytes` counts a task's raw training inputs (labels are not counted).
-RAW_DTYPES = {"image": "uint8 pixels (1 B each; MNIST: 784 B per image)",
+RAW_DTYPES = {"image": "uint8 pixels (1 B each; MNIST: 784 B per image, 1,024 B padded to 32 x 32)",
               "text": "int32 token ids (4 B each) plus one int32 length per document"}
 
 
