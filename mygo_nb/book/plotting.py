@@ -18,6 +18,7 @@ import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from ..core.memories import GenerativeMemory
 from ..data import Benchmark
@@ -412,6 +413,9 @@ def scaling_curves(panels: Mapping[str, Mapping[str, Mapping[int, Sequence[float
         ax.xaxis.set_minor_locator(plt.NullLocator())
         if ylabel in log_y:
             ax.set_yscale("log")
+            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("number of tasks")
         ax.set_ylabel(ylabel, fontsize=SMALL + 1)
         ax.tick_params(labelsize=SMALL)
