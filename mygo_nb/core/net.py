@@ -35,7 +35,7 @@ NET_ARCHS = ("paper", "mlp400", "mlp1000", "minilm")
 #: the fully connected nets (`make_mlp_net`) and their hidden units: van de Ven et al.'s Split-MNIST net
 #: (``mlp400``) and their permuted-MNIST net (``mlp1000``)
 MLP_HIDDEN = {"mlp400": 400, "mlp1000": 1000}
-#: MNIST's image shape: the paper's net reads only this one
+#: MNIST's image shape, the only one the paper's image net reads
 MNIST_SHAPE = (1, 28, 28)
 
 
