@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -643,3 +644,38 @@ def test_streams_of_several_lengths_group_apart_and_scale_by_number_of_tasks(tmp
     r.data["params"]["seed"] = 7
     assert stream_label(r) == "permuted-mnist, seed=7"
     assert tasks_markdown(group_results([r])) == ""
+
+
+@pytest.mark.slow
+def test_executed_notebooks_name_paths_relative_to_the_project_wherever_the_sweep_starts(
+        tmp_path: Path, tiny_agnews: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a project with ../shared beside it, its sweep folder two levels down, the sweep started from elsewhere
+    project, shared = tmp_path / "project", tmp_path / "shared"
+    (project / "results" / "sweep").mkdir(parents=True)
+    (project / "pyproject.toml").write_text("")
+    shutil.copytree(tiny_agnews, shared / "data")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    out = project / "results" / "sweep"
+    spec = _spec(tmp_path / "s.json", shared / "data", [0])
+    assert main([str(spec), "--out", str(out), "--no-progress", "--no-figures"]) == 0
+    name = _stub_name(0)
+    text = (out / f"{name}.ipynb").read_text()
+    assert str(tmp_path) not in text and "elsewhere" not in text
+    nb = json.loads(text)
+    injected = next(c for c in nb["cells"] if "injected-parameters" in c["metadata"].get("tags", []))
+    src = "".join(injected["source"])
+    assert f'result_path = "{name}.json"' in src and f'checkpoint_dir = ".checkpoints/{name}"' in src
+    assert 'data_root = "../../../shared/data"' in src  # the way from the sweep folder: the kernel runs there
+    meta = nb["metadata"]["papermill"]
+    assert meta["output_path"] == f"results/sweep/{name}.ipynb"
+    assert meta["input_path"] == "tests/sweep_stub.ipynb"  # a notebook beside the package: from its folder
+    assert RunResult.load(out / f"{name}.json").data["root"] == "../../../shared/data"
+
+
+def test_committed_sweep_notebooks_show_no_machine_path() -> None:
+    notebooks = sorted((REPO / "results").rglob("*.ipynb"))
+    assert notebooks, "no executed sweep notebooks under results/"
+    shown = [p.relative_to(REPO).as_posix() for p in notebooks
+             if any(m in p.read_text(encoding="utf-8") for m in ("/work/", "/tmp/", "/root/", "/home/"))]
+    assert not shown, f"{len(shown)} executed notebooks name a machine path, e.g. {shown[:3]}"

@@ -17,12 +17,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..book.nbutil import show_path
 from ..errors import ConfigError, check_choice
 from ..running.records import atomic_write_text
 from .spec import MANIFEST, SIDECAR, RunSpec, notebook_digest, read_json
 
-__all__ = ["FAKE_GPUS", "SweepReport", "completed_record", "default_runs_per_gpu", "execute_run", "gpu_slots", "rekey",
-           "reuse_runs", "run_sweep", "visible_gpus"]
+__all__ = ["FAKE_GPUS", "SweepReport", "completed_record", "default_runs_per_gpu", "execute_run", "gpu_slots",
+           "project_root", "rekey", "reuse_runs", "run_sweep", "shown_path", "visible_gpus"]
 
 #: Pretend this many GPUs are visible (tests of the scheduling and pinning on machines without one).
 FAKE_GPUS = "MYGO_FAKE_GPUS"
@@ -30,11 +31,47 @@ FAKE_GPUS = "MYGO_FAKE_GPUS"
 DEFAULT_PEAK_BYTES = 2 << 30
 
 
-def _relative_paths(params: dict[str, Any], cwd: Path) -> dict[str, Any]:
-    """``params`` with ``data_root`` and ``result_path`` relative to the kernel's folder ``cwd``, so executed
-    notebooks name no machine-specific absolute path (run keys still hash the absolute values)."""
-    return {k: os.path.relpath(v, cwd) if k in ("data_root", "result_path", "checkpoint_dir") and v is not None else v
+def _relative_paths(params: dict[str, Any], out: Path) -> dict[str, Any]:
+    """``params`` with ``data_root``, ``result_path`` and ``checkpoint_dir`` relative to the sweep's output folder
+    ``out``, where the kernel runs: the run's own files by their names in the folder (``NAME.json``,
+    ``.checkpoints/NAME``), the data by the way there from the folder (``../../../../shared/data`` in a project with
+    ``../shared`` beside it). Executed notebooks thus name no machine-specific path, wherever the sweep was started
+    from (run keys hash the spec's own values)."""
+    base = out.resolve()
+    return {k: os.path.relpath(Path(v).resolve(), base)
+            if k in ("data_root", "result_path", "checkpoint_dir") and v is not None else v
             for k, v in params.items()}
+
+
+def project_root(folder: Path) -> Path:
+    """The project a sweep folder lies in: its nearest ancestor with a ``pyproject.toml`` or a ``.git``, else the
+    working directory."""
+    folder = folder.resolve()
+    for d in (folder, *folder.parents):
+        if (d / "pyproject.toml").is_file() or (d / ".git").exists():
+            return d
+    return Path.cwd().resolve()
+
+
+def shown_path(path: Path, root: Path) -> str:
+    """``path`` as an executed notebook's metadata shows it: relative to the project ``root``, or for a notebook
+    of the package relative to the folder that holds the package (``mygo_nb/reproduce/notebooks/run_one.ipynb``),
+    else shortened by `mygo_nb.book.nbutil.show_path` (never a machine's absolute path)."""
+    p = path.resolve()
+    for base in (root, Path(__file__).resolve().parents[2]):
+        if p.is_relative_to(base):
+            return p.relative_to(base).as_posix()
+    return show_path(p, root)
+
+
+def _show_paths(notebook: Path, spec_notebook: Path, final: Path, root: Path) -> None:
+    """Write the papermill metadata of an executed ``notebook`` with project paths: its input ``spec_notebook``
+    and its output ``final`` (`shown_path`)."""
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    meta = nb.get("metadata", {}).get("papermill")
+    if isinstance(meta, dict):
+        meta["input_path"], meta["output_path"] = shown_path(spec_notebook, root), shown_path(final, root)
+        atomic_write_text(notebook, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
 def completed_record(out: Path, spec: RunSpec) -> dict[str, Any] | None:
@@ -172,10 +209,9 @@ def execute_run(spec: RunSpec, out_dir: str, kernel_name: str | None = None,
 
             try:
                 pm.execute_notebook(os.path.relpath(spec.notebook), os.path.relpath(partial),
-                                    parameters=_relative_paths(spec.parameters(str(res), str(ckpt)),
-                                                               Path(spec.notebook).parent),
+                                    parameters=_relative_paths(spec.parameters(str(res), str(ckpt)), out),
                                     kernel_name=kernel_name, progress_bar=False, log_output=False,
-                                    cwd=str(Path(spec.notebook).parent), execution_timeout=timeout)
+                                    cwd=str(out.resolve()), execution_timeout=timeout)
             except PapermillExecutionError as e:
                 error = f"{e.ename}: {e.evalue}"
             if error is None and not res.is_file():
@@ -184,6 +220,7 @@ def execute_run(spec: RunSpec, out_dir: str, kernel_name: str | None = None,
             error = f"{type(e).__name__}: {e}".strip() or traceback.format_exc(limit=1)
         notebook = None
         if partial.is_file():
+            _show_paths(partial, Path(spec.notebook), nb_out, project_root(out))
             os.replace(partial, nb_out)
             notebook = nb_out.name
         rec = _record(spec, "failed" if error else "done", time.perf_counter() - t0, error, notebook, attempts)
