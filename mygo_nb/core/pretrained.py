@@ -37,7 +37,7 @@ except ImportError:  # the optional extra is not installed: everything else in t
     transformers = peft = None
 
 __all__ = ["MINILM", "MINILM_PACKAGE", "LoRASpec", "PretrainedEncoder", "make_pretrained_text_net",
-           "minilm_folder", "model_checksum", "resolve_model"]
+           "mean_pool", "minilm_folder", "model_checksum", "resolve_model"]
 
 def _require(what: str) -> None:
     require_pretrained(what, available=peft is not None)
@@ -50,9 +50,10 @@ def _require(what: str) -> None:
 
 @dataclass(frozen=True)
 class LoRASpec:
-    """LoRA adapters (rank ``r``, scale ``alpha / r``) on the modules named ``targets`` (BERT: the attention's
-    ``query`` and ``value`` projections). ``dropout`` is 0 by default: LoRA dropout draws from torch's global
-    generator, which is not part of a run's random streams, so a resumed run would not repeat it."""
+    """LoRA adapters (rank ``r``, scale ``alpha / r``) on the modules named ``targets``
+    (BERT: the attention's ``query`` and ``value`` projections). ``dropout`` is 0 by
+    default: LoRA dropout draws from torch's global generator, which is not part of a
+    run's random streams, so a resumed run would not repeat it."""
 
     r: int = 8
     alpha: float = 16.0
@@ -63,10 +64,10 @@ class LoRASpec:
         check_int("LoRA r", self.r, minimum=1)
         check_real("LoRA alpha", self.alpha, minimum=0, strict=True)
         check_real("LoRA dropout", self.dropout, minimum=0, below=1)
-        targets = (self.targets,) if isinstance(self.targets, str) else tuple(self.targets)
-        if not targets or not all(isinstance(t, str) and t for t in targets):
-            raise ConfigError(f"LoRA targets must be module names, got {self.targets!r}")
-        object.__setattr__(self, "targets", targets)
+        t = (self.targets,) if isinstance(self.targets, str) else tuple(self.targets)
+        if not t or not all(isinstance(name, str) and name for name in t):
+            raise ConfigError(f"LoRA targets must be module names: {self.targets!r}")
+        object.__setattr__(self, "targets", t)
 
 
 def _is_adapter(name: str) -> bool:
@@ -74,8 +75,8 @@ def _is_adapter(name: str) -> bool:
 
 
 def _freeze_into_buffers(model: nn.Module) -> None:
-    """Every non-adapter parameter of ``model`` becomes a non-persistent buffer of the same module (tied
-    weights stay one tensor)."""
+    """Every non-adapter parameter of ``model`` becomes a non-persistent buffer of the
+    same module (tied weights stay one tensor)."""
     frozen: dict[int, Tensor] = {}
     for mname, module in model.named_modules():
         for pname, p in list(module._parameters.items()):
@@ -101,6 +102,13 @@ def _quiet() -> Iterator[None]:
         log.set_verbosity(level)
         if bars:
             log.enable_progress_bar()
+
+
+def mean_pool(hidden: Tensor, mask: Tensor) -> Tensor:
+    """The mean of each sequence's last hidden states over its real tokens:
+    ``hidden`` (B, L, H) and ``mask`` (B, L, 1 for a token, 0 for padding) -> (B, H)."""
+    w = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * w).sum(1) / w.sum(1).clamp_min(1)
 
 
 class PretrainedEncoder(nn.Module):
@@ -150,9 +158,7 @@ class PretrainedEncoder(nn.Module):
 
     def forward(self, inputs: tuple[Tensor, Tensor]) -> Tensor:
         ids, mask = inputs
-        hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
-        w = mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * w).sum(1) / w.sum(1).clamp_min(1)
+        return mean_pool(self.model(input_ids=ids, attention_mask=mask).last_hidden_state, mask)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> PretrainedEncoder:
         for t in self.model.buffers():  # frozen, never written in place: every copy may share them
@@ -172,15 +178,18 @@ class PretrainedEncoder(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args)
 
 
-def make_pretrained_text_net(model: str | os.PathLike[str] | None = None, lora: LoRASpec = LoRASpec(),
+def make_pretrained_text_net(model: str | os.PathLike[str] | None = None,
+                             lora: LoRASpec = LoRASpec(),
                              trunk_dim: int | None = FEATURE_DIM) -> NeocortexNet:
-    """The Neocortex Net on a pretrained encoder (`resolve_model` finds ``model``; None: the installed
-    MiniLM): ``embed`` = `PretrainedEncoder` (its pooled embedding is the dream space), ``trunk`` =
-    Linear(hidden -> ``trunk_dim``)-ReLU, or the identity (features = the embedding) when ``trunk_dim`` is
-    None. No heads yet: learners add them with ``net.add_head``."""
+    """The Neocortex Net on a pretrained encoder (`resolve_model` finds ``model``; None:
+    the installed MiniLM): ``embed`` = `PretrainedEncoder` (its pooled embedding is the
+    dream space), ``trunk`` = Linear(hidden -> ``trunk_dim``)-ReLU, or the identity
+    (features = the embedding) when ``trunk_dim`` is None. No heads yet: learners add
+    them with ``net.add_head``."""
     check_int("trunk_dim", trunk_dim, minimum=1, optional=True)
     embed = PretrainedEncoder(resolve_model(model), lora)
     if trunk_dim is None:
-        return NeocortexNet(embed, nn.Identity(), (embed.hidden,), feature_dim=embed.hidden)
+        return NeocortexNet(embed, nn.Identity(), (embed.hidden,),
+                            feature_dim=embed.hidden)
     trunk = nn.Sequential(nn.Linear(embed.hidden, trunk_dim), nn.ReLU())
     return NeocortexNet(embed, trunk, (embed.hidden,), feature_dim=trunk_dim)

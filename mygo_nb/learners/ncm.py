@@ -37,12 +37,15 @@ __all__ = ["NearestClassMean", "class_mean_head"]
 
 @torch.no_grad()
 def class_mean_head(head: torch.nn.Linear, sums: Tensor, counts: Tensor) -> None:
-    """Write the nearest-class-mean rule into ``head``: row c gets the mean ``sums[c] / counts[c]`` and the
-    bias minus half its squared norm; a column with no samples yet can never win (its bias is -1e30)."""
+    """Write the nearest-class-mean rule into ``head``: row c gets the mean
+    ``sums[c] / counts[c]`` and the bias minus half its squared norm; a column with no
+    samples yet can never win (its bias is -1e30)."""
     seen = counts > 0
-    means = torch.where(seen[:, None], sums / counts.clamp_min(1)[:, None], torch.zeros_like(sums))
+    means = sums / counts.clamp_min(1)[:, None]
+    means = torch.where(seen[:, None], means, torch.zeros_like(sums))
+    never = torch.full_like(counts, -1e30, dtype=sums.dtype)
     head.weight.copy_(means)
-    head.bias.copy_(torch.where(seen, -0.5 * means.pow(2).sum(1), torch.full_like(counts, -1e30, dtype=sums.dtype)))
+    head.bias.copy_(torch.where(seen, -0.5 * means.pow(2).sum(1), never))
 
 
 @register("ncm")
