@@ -12,6 +12,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import matplotlib.font_manager  # noqa: F401  (its first import on a machine runs fc-list: here, no test's)
 import pytest
 import torch
 
