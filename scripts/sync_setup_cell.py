@@ -8,7 +8,9 @@ The cell installs the package where ``mygo_nb`` is not importable (on Colab, Bin
 the cell after the ``parameters`` cell, found by its first line (the current or the former "Colab only"
 cell); a notebook without one gets it inserted there. Its tags are ``["remove-cell"]`` (the book does not
 show it), its cell id is kept, and running the script twice changes nothing the second time. Notebooks:
-``notebooks/*.ipynb`` and the sweep notebook shipped in the package (``mygo_nb/reproduce/notebooks/``).
+``notebooks/*.ipynb`` and the sweep notebook shipped in the package (``mygo_nb/reproduce/notebooks/``). A
+notebook that needs an optional extra of the package names it in its metadata (``"mygo_nb": {"extras":
+["pretrained"]}``): its cell also installs where the extra's module is missing, and asks for that extra.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ FIRST_LINE = "# Set-up: install mygo_nb where it is missing (Colab, Binder, a fr
 FORMER_FIRST_LINES = ("# Colab only: install the package",)
 TAGS = ["remove-cell"]
 MAX_COLUMNS = 88
+#: For each optional extra of the package (pyproject.toml), a module that is missing where it is not installed.
+EXTRA_MODULES = {"pretrained": "peft"}
 
 TEMPLATE = '''{first_line}
 # The package comes from the project's repository ({config}: repository.url). pip
@@ -39,8 +43,8 @@ import subprocess
 import sys
 
 REPOSITORY = "{url}"
-if importlib.util.find_spec("mygo_nb") is None:
-    source = os.environ.get("MYGO_NB_SOURCE", f"mygo-nb @ git+{{REPOSITORY}}@{branch}")
+if {missing}:
+    source = os.environ.get("MYGO_NB_SOURCE",{indent}f"{package} @ git+{{REPOSITORY}}@{branch}")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", source], check=True)'''
 
 
@@ -53,10 +57,19 @@ def repository(config: Path = ROOT / "_config.yml") -> tuple[str, str]:
     return url, branch
 
 
-def cell_source(config: Path = ROOT / "_config.yml") -> str:
-    """The set-up cell's text for the repository named in ``config``."""
+def cell_source(config: Path = ROOT / "_config.yml", extras: Sequence[str] = ()) -> str:
+    """The set-up cell's text for the repository named in ``config``, installing the package with ``extras``."""
     url, branch = repository(config)
-    text = TEMPLATE.format(first_line=FIRST_LINE, config=config.name, url=url, branch=branch)
+    unknown = sorted(set(extras) - set(EXTRA_MODULES))
+    if unknown:
+        raise SystemExit(f"unknown extras {unknown}; known: {sorted(EXTRA_MODULES)}")
+    modules = ", ".join(f'"{m}"' for m in ("mygo_nb", *(EXTRA_MODULES[e] for e in extras)))
+    missing = (f"any(importlib.util.find_spec(m) is None for m in ({modules}))" if extras
+               else 'importlib.util.find_spec("mygo_nb") is None')
+    package = f"mygo-nb[{','.join(extras)}]" if extras else "mygo-nb"
+    indent = "\n" + " " * 28 if extras else " "  # the longer package name takes the next line
+    text = TEMPLATE.format(first_line=FIRST_LINE, config=config.name, url=url, branch=branch,
+                           missing=missing, package=package, indent=indent)
     long = [line for line in text.splitlines() if len(line) > MAX_COLUMNS]
     if long:
         raise SystemExit(f"set-up cell lines longer than {MAX_COLUMNS} characters: {long}")
@@ -108,13 +121,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--root", type=Path, default=ROOT, help="the repository (default: this script's)")
     p.add_argument("paths", nargs="*", type=Path, help="notebooks (default: notebooks/*.ipynb and the sweep notebook)")
     args = p.parse_args(argv)
-    source = cell_source(args.root / "_config.yml")
     stale = []
     for path in args.paths or notebooks(args.root):
         raw = path.read_text(encoding="utf-8")
         nb = nbformat.reads(raw, as_version=4)
+        extras = tuple(nb.metadata.get("mygo_nb", {}).get("extras", ()))
         try:
-            change = sync(nb, source)
+            change = sync(nb, cell_source(args.root / "_config.yml", extras))
         except ValueError as e:
             print(f"{path}: {e}", file=sys.stderr)
             return 2

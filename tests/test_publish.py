@@ -226,3 +226,18 @@ def test_workflow_builds_strictly_and_deploys_the_html_to_pages() -> None:
     [artifact] = [s for s in steps if s.get("uses", "").startswith("actions/upload-pages-artifact@")]
     assert artifact["with"]["path"] == "_build/html"
     assert deploy["needs"] == "build" and deploy["steps"][0]["uses"].startswith("actions/deploy-pages@")
+
+
+def test_a_notebook_that_names_an_extra_installs_it_where_its_module_is_missing(monkeypatch) -> None:
+    source = sync_setup_cell.cell_source(extras=("pretrained",))
+    assert max(len(line) for line in source.splitlines()) <= 88
+    assert "mygo-nb[pretrained] @ git+" in source
+    calls: list = []
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "peft" else real(name, *a))
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append(cmd))
+    monkeypatch.delenv("MYGO_NB_SOURCE", raising=False)
+    exec(compile(source, "setup-cell", "exec"), {})
+    assert len(calls) == 1 and calls[0][-1] == f"mygo-nb[pretrained] @ git+{URL}@main"
+    with pytest.raises(SystemExit, match="unknown extras"):
+        sync_setup_cell.cell_source(extras=("nonesuch",))
