@@ -481,6 +481,26 @@ def test_resume_on_the_pretrained_encoder_is_bit_identical(text_stream: Benchmar
     _same_run(ref, resumed)
 
 
+def test_internal_replay_trains_the_adapters_in_the_first_wake_only(text_stream: Benchmark) -> None:
+    """``mygo/internal`` on the adapter net: the adapters learn task 1 and then freeze, so task 2's stage leaves
+    them bit-identical; each task's memory is a factor memory of pooled embeddings, no larger than a cGAN's."""
+    rng, host = seed_everything(3, text_stream.device)
+    ctx = RunContext(TINY_MINILM.train, rng, host, False, 2, "class")
+    learner = make_learner("mygo", text_stream, ctx, "internal")
+    start = [p.detach().clone() for p in learner.net.embed.adapter_parameters()]
+    learner.learn(text_stream.tasks[0])
+    first = [p.detach().clone() for p in learner.net.embed.adapter_parameters()]
+    assert not all(torch.equal(a, b) for a, b in zip(start, first, strict=True))
+    learner.learn(text_stream.tasks[1])
+    assert all(torch.equal(a, b) for a, b in zip(first, learner.net.embed.adapter_parameters(), strict=True))
+    assert [type(m).__name__ for m in learner.memories] == ["FactorMemory", "FactorMemory"]
+    for task, memory in zip(text_stream.tasks, learner.memories, strict=True):
+        dreams, labels = memory.dream(6)
+        assert dreams.shape == (6, *learner.net.dream_shape) and set(labels.tolist()) <= {0, 1}
+        held = sum(t.numel() * t.element_size() for t in memory.generator.state_dict().values())
+        assert held <= learner.memory_budget(task)
+
+
 def test_replay_keeps_token_matrices_and_counts_their_bytes(text_stream: Benchmark) -> None:
     learner, _, _ = _learner_run(text_stream, "replay", None, "class")
     assert all(isinstance(x, TokenMatrix) for _, x, _ in learner.buffer)
