@@ -122,12 +122,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("paths", nargs="*", type=Path, help="notebooks (default: notebooks/*.ipynb and the sweep notebook)")
     args = p.parse_args(argv)
     stale = []
+    sources: dict[tuple[str, ...], str] = {}  # one cell text per set of extras (reads _config.yml once each)
     for path in args.paths or notebooks(args.root):
         raw = path.read_text(encoding="utf-8")
         nb = nbformat.reads(raw, as_version=4)
         extras = tuple(nb.metadata.get("mygo_nb", {}).get("extras", ()))
+        if extras not in sources:
+            sources[extras] = cell_source(args.root / "_config.yml", extras)
         try:
-            change = sync(nb, cell_source(args.root / "_config.yml", extras))
+            change = sync(nb, sources[extras])
         except ValueError as e:
             print(f"{path}: {e}", file=sys.stderr)
             return 2
