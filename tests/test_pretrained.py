@@ -30,6 +30,7 @@ from mygo_nb.data import Benchmark, Task, TaskData  # noqa: E402
 from mygo_nb.data.pretrained_text import TokenMatrix, model_checksum, tokenize_texts  # noqa: E402
 from mygo_nb.errors import ConfigError, DataError, StoreError  # noqa: E402
 from mygo_nb.learners import entries, make_learner  # noqa: E402
+from mygo_nb.learners.internal import InternalConfig  # noqa: E402
 from mygo_nb.running.experiment import run, seed_everything  # noqa: E402
 from mygo_nb.running.loop import run_stream  # noqa: E402
 
@@ -499,6 +500,28 @@ def test_internal_replay_trains_the_adapters_in_the_first_wake_only(text_stream:
         assert dreams.shape == (6, *learner.net.dream_shape) and set(labels.tolist()) <= {0, 1}
         held = sum(t.numel() * t.element_size() for t in memory.generator.state_dict().values())
         assert held <= learner.memory_budget(task)
+
+
+def test_internal_replay_with_a_lower_rate_moves_the_adapters_slowly_in_later_wakes(text_stream: Benchmark) -> None:
+    """With ``lower_rate`` the adapters keep learning after the first wake, the smaller the rate the less they
+    move; the upper layers and heads that task 2's wake starts from are the net's, not the slow copy's."""
+    rng, host = seed_everything(3, text_stream.device)
+    ctx = RunContext(TINY_MINILM.train, rng, host, False, 2, "class")
+    learner = make_learner("mygo", text_stream, ctx, "internal")
+    learner.learn(text_stream.tasks[0])
+    first = [p.detach().clone() for p in learner.net.embed.adapter_parameters()]
+    moved = {}
+    for rate in (0.01, 1.0):
+        twin = copy.deepcopy(learner)
+        twin.config = InternalConfig(lower_rate=rate)
+        twin.ctx = RunContext(TINY_MINILM.train, torch.Generator().manual_seed(5), host, False, 2, "class")
+        twin.learn(text_stream.tasks[1])
+        after = twin.net.embed.adapter_parameters()
+        assert all(not p.requires_grad for p in after)  # frozen again between tasks
+        moved[rate] = sum(float((a - b).norm()) for a, b in zip(after, first, strict=True))
+    assert 0 < moved[0.01] < moved[1.0] / 5, moved
+    with pytest.raises(ConfigError, match="lower_rate"):
+        InternalConfig(lower="random", lower_rate=0.1)
 
 
 def test_replay_keeps_token_matrices_and_counts_their_bytes(text_stream: Benchmark) -> None:

@@ -8,7 +8,10 @@ factor memory (`mygo_nb.core.memories.FactorTrainer`) of those features, no larg
 paper's cGAN memory of the same task; its dreams enter the net above the lower layers.
 
 - *Wake*: `hippocampal_wake` on the *upper* layers (the rest of the extractor) and the head, fed the
-  task's features at ``lr_fast``; the memory learns the same features.
+  task's features at ``lr_fast``; the memory learns the same features. With ``lower_rate`` above 0 the
+  lower layers keep learning in later wakes, slowly (``lower_rate`` times ``lr_fast``), before the
+  features are taken: older memories then dream of features the lower layers have moved away from a
+  little, and the new task's features are the lower layers' own (a slow learner, as in SLCA).
 - *Sleep* (`internal_sleep`): the upper layers and the shared head learn at ``lr_slow`` to classify
   class-balanced dreams of every task, as their labels say.
 """
@@ -31,7 +34,7 @@ from ..core.memories import GenerativeMemory, balanced_labels, factor_rank, memo
 from ..core.net import NeocortexNet, adam
 from ..core.scenarios import Scenario
 from ..data import Task, TaskData, take
-from ..errors import check_choice, check_real
+from ..errors import ConfigError, check_choice, check_real
 from .base import Learner, register
 from .consolidate import (
     STUDENT_INITS,
@@ -42,7 +45,7 @@ from .consolidate import (
 )
 
 __all__ = ["Internal", "InternalConfig", "equal_shares", "internal_sleep", "lower_cut", "lower_features",
-           "lower_wake", "upper_view"]
+           "lower_parameters", "lower_wake", "upper_view"]
 
 LOWERS: tuple[str, ...] = ("wake", "random")
 
@@ -52,15 +55,21 @@ class InternalConfig:
     """``lower``: ``wake`` (the lower layers learn in the first wake, then freeze) or ``random`` (frozen
     at initialisation). ``distill``: weight of the teachers' logit MSE added to the sleep's cross-entropy
     (0: none). ``real_fraction``: share of each sleep batch that is the new task's real features.
-    ``student_init``: the sleep's student starts as the ``hippocampus`` or the ``pre-wake`` net."""
+    ``student_init``: the sleep's student starts as the ``hippocampus`` or the ``pre-wake`` net.
+    ``lower_rate``: the lower layers' rate in the wakes after the first, as a fraction of ``lr_fast``
+    (0: frozen after the first wake; only with ``lower="wake"``)."""
 
     lower: str = "wake"
     distill: float = 0.0
     real_fraction: float = 0.0
     student_init: str = "hippocampus"
+    lower_rate: float = 0.0
 
     def __post_init__(self) -> None:
         check_choice("lower", self.lower, LOWERS)
+        check_real("lower_rate", self.lower_rate, minimum=0)
+        if self.lower_rate and self.lower != "wake":
+            raise ConfigError(f"lower_rate={self.lower_rate} needs lower='wake' (lower={self.lower!r} never learns)")
         check_real("distill", self.distill, minimum=0)
         check_real("real_fraction", self.real_fraction, minimum=0, below=1)
         check_choice("student_init", self.student_init, STUDENT_INITS)
@@ -74,6 +83,12 @@ def lower_cut(net: NeocortexNet) -> int:
     (none for a trunk without one, whose lower part is ``embed`` alone)."""
     flat = [i for i, m in enumerate(net.trunk) if isinstance(m, nn.Flatten)]  # type: ignore[arg-type]
     return flat[-1] + 1 if flat else 0
+
+
+def lower_parameters(net: NeocortexNet, cut: int) -> list[nn.Parameter]:
+    """The lower layers' parameters: ``embed``'s (a pretrained encoder's: its adapters) and the trunk's up to
+    ``cut``."""
+    return [*net.embed.parameters(), *net.trunk[:cut].parameters()]  # type: ignore[index]
 
 
 def lower_features(net: NeocortexNet, cut: int, x: Any) -> Tensor:
@@ -93,13 +108,22 @@ def upper_view(net: NeocortexNet, cut: int,
 
 
 def lower_wake(net: NeocortexNet, task: Task, scenario: Scenario, cfg: TrainConfig,
-               rng: torch.Generator, *, progress: bool = False, desc: str = "lower wake") -> dict[str, Any]:
-    """The first wake of the lower layers: every weight of ``net`` (lower, upper, the task's head)
-    learns ``task`` at ``lr_fast`` for ``wake_epochs``, cross-entropy over the task's own classes."""
+               rng: torch.Generator, *, cut: int = 0, lower_rate: float = 1.0, progress: bool = False,
+               desc: str = "lower wake") -> dict[str, Any]:
+    """A wake of the lower layers: every weight of ``net`` (lower, upper, the task's head) learns
+    ``task`` for ``wake_epochs``, cross-entropy over the task's own classes; the lower layers
+    (`lower_parameters` below ``cut``) at ``lower_rate`` times ``lr_fast``, the rest at ``lr_fast``."""
     t0 = time.perf_counter()
     scenario.ensure_heads(net, task.index)
     head, own = net.heads[scenario.head_for(task.index)], scenario.own_columns(task.index)
-    opt = adam([p for p in net.parameters() if p.requires_grad], cfg.lr_fast)
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    if lower_rate == 1:
+        opt = adam(trainable, cfg.lr_fast)
+    else:
+        lower = {id(p) for p in lower_parameters(net, cut)}
+        groups = [{"params": [p for p in trainable if id(p) in lower], "lr": lower_rate * cfg.lr_fast},
+                  {"params": [p for p in trainable if id(p) not in lower], "lr": cfg.lr_fast}]
+        opt = torch.optim.Adam([g for g in groups if g["params"]], fused=True)
     data = task.train
     net.train()
 
@@ -181,7 +205,7 @@ class Internal(Learner):
 
     def freeze_lower(self) -> None:
         """Stop the lower layers (``embed`` and the trunk up to the cut) from learning."""
-        for p in [*self.net.embed.parameters(), *self.net.trunk[: self.cut].parameters()]:  # type: ignore[index]
+        for p in lower_parameters(self.net, self.cut):
             p.requires_grad_(False)
 
     def memory_budget(self, task: Task) -> int:
@@ -192,10 +216,23 @@ class Internal(Learner):
     def learn(self, task: Task) -> dict[str, Any]:  # type: ignore[override]
         ctx, c, scenario, t, cfg = self.ctx, self.config, self.scenario, task.index, self.ctx.cfg
         phases: dict[str, dict[str, float]] = {}
-        first_wake = t == 0 and c.lower == "wake"
-        if first_wake:
-            llog = lower_wake(self.net, task, scenario, cfg, ctx.rng, progress=ctx.progress,
+        if t == 0 and c.lower == "wake":
+            llog = lower_wake(self.net, task, scenario, cfg, ctx.rng, cut=self.cut, progress=ctx.progress,
                               desc=ctx.desc(task, "lower wake"))
+            phases["lower_wake"] = {"seconds": llog["seconds"], "samples": llog["samples"]}
+        elif c.lower_rate:
+            # a copy learns the task with slow lower layers; only its lower layers are kept, so the upper
+            # layers and heads that the wake and the sleep start from are the net's own
+            slow = copy.deepcopy(self.net)
+            for p in lower_parameters(slow, self.cut):
+                p.requires_grad_(True)
+            llog = lower_wake(slow, task, scenario, cfg, ctx.rng, cut=self.cut, lower_rate=c.lower_rate,
+                              progress=ctx.progress, desc=ctx.desc(task, "lower wake"))
+            with torch.no_grad():
+                for p, q in zip(lower_parameters(self.net, self.cut), lower_parameters(slow, self.cut),
+                                strict=True):
+                    p.copy_(q)
+            del slow
             phases["lower_wake"] = {"seconds": llog["seconds"], "samples": llog["samples"]}
         self.freeze_lower()
         feats = lower_features(self.net, self.cut, task.train.x)
