@@ -504,7 +504,7 @@ def test_internal_replay_trains_the_adapters_in_the_first_wake_only(text_stream:
 
 def test_internal_replay_with_a_lower_rate_moves_the_adapters_slowly_in_later_wakes(text_stream: Benchmark) -> None:
     """With ``lower_rate`` the adapters keep learning after the first wake, the smaller the rate the less they
-    move; the upper layers and heads that task 2's wake starts from are the net's, not the slow copy's."""
+    move, and they are frozen again between tasks; ``lower="random"`` rejects a rate."""
     rng, host = seed_everything(3, text_stream.device)
     ctx = RunContext(TINY_MINILM.train, rng, host, False, 2, "class")
     learner = make_learner("mygo", text_stream, ctx, "internal")

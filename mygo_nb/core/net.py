@@ -9,6 +9,7 @@ in the dream space, so dreams enter the net at ``trunk``.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -178,8 +179,9 @@ def extractor_is_frozen(net: NeocortexNet) -> bool:
     return not any(p.requires_grad for p in extractor_parameters(net))
 
 
-def adam(params: Iterable[nn.Parameter], lr: float) -> torch.optim.Adam:
-    """Adam with the fused kernel (same update rule, fewer passes over memory)."""
+def adam(params: Iterable[nn.Parameter] | Iterable[dict[str, Any]], lr: float) -> torch.optim.Adam:
+    """Adam with the fused kernel (same update rule, fewer passes over memory); ``params`` may be
+    parameter groups, ``lr`` the rate of those that name none."""
     return torch.optim.Adam(list(params), lr=lr, fused=True)
 
 

@@ -122,8 +122,8 @@ def lower_wake(net: NeocortexNet, task: Task, scenario: Scenario, cfg: TrainConf
     else:
         lower = {id(p) for p in lower_parameters(net, cut)}
         groups = [{"params": [p for p in trainable if id(p) in lower], "lr": lower_rate * cfg.lr_fast},
-                  {"params": [p for p in trainable if id(p) not in lower], "lr": cfg.lr_fast}]
-        opt = torch.optim.Adam([g for g in groups if g["params"]], fused=True)
+                  {"params": [p for p in trainable if id(p) not in lower]}]
+        opt = adam([g for g in groups if g["params"]], cfg.lr_fast)
     data = task.train
     net.train()
 
@@ -232,7 +232,6 @@ class Internal(Learner):
                 for p, q in zip(lower_parameters(self.net, self.cut), lower_parameters(slow, self.cut),
                                 strict=True):
                     p.copy_(q)
-            del slow
             phases["lower_wake"] = {"seconds": llog["seconds"], "samples": llog["samples"]}
         self.freeze_lower()
         feats = lower_features(self.net, self.cut, task.train.x)
