@@ -8,6 +8,8 @@ from mygo_nb.data import (
     TokenBags,
     Vocabulary,
     benchmark_from_tensors,
+    class_order_split,
+    load_benchmark,
     read_agnews_csv,
     resolve_data_root,
     split_agnews,
@@ -31,6 +33,14 @@ from mygo_nb.errors import ConfigError
 def test_class_split_validation(split, message):
     with pytest.raises(ConfigError, match=message):
         validate_class_split(split, 10)
+
+
+def test_a_class_order_cuts_its_classes_into_tasks_in_that_order():
+    assert class_order_split([2, 3, 0, 1], 4, 2) == ((2, 3), (0, 1))
+    assert class_order_split((0, 2, 1, 3), 4, 2) == ((0, 2), (1, 3))
+    for bad in ([0, 1, 2], [0, 1, 2, 2], [0, 1, 2, 4], "2301", [True, 0, 2, 3]):
+        with pytest.raises(ConfigError, match="class order"):
+            class_order_split(bad, 4, 2)
 
 
 def test_any_valid_split_is_accepted():
@@ -126,6 +136,24 @@ def test_split_agnews_real(agnews_root):
     assert files["test.csv"]["rows"] == sum(len(t.test) for t in b.tasks)
     assert b.vocab_size == b.provenance["vocab_size"] <= 10_001
     assert int(b.tasks[0].train.x.tokens.max()) < b.vocab_size
+
+
+@pytest.mark.integration
+def test_split_agnews_in_another_class_order_is_a_second_stream_of_the_same_files(agnews_root):
+    """The parameter ``order`` cuts the same files into other tasks and is recorded (so its runs' identity
+    differs); the paper's order, given or not, records nothing (old records keep their identity)."""
+    paper = load_benchmark("split-agnews", agnews_root, max_train_per_class=50)
+    other = load_benchmark("split-agnews", agnews_root, max_train_per_class=50, params={"order": [2, 3, 0, 1]})
+    assert [t.class_names for t in other.tasks] == [AGNEWS_CLASSES[2:], AGNEWS_CLASSES[:2]]
+    assert other.provenance["params"] == {"order": [2, 3, 0, 1]} and paper.provenance["params"] == {}
+    assert torch.equal(other.tasks[1].test.x.tokens, paper.tasks[0].test.x.tokens)
+    assert torch.equal(other.tasks[0].train.y, paper.tasks[1].train.y)
+    same = load_benchmark("split-agnews", agnews_root, max_train_per_class=50, params={"order": [0, 1, 2, 3]})
+    assert same.provenance["params"] == {}
+    one = load_benchmark("split-agnews", agnews_root, tasks=1, max_train_per_class=50, params={"order": "[1, 3, 0, 2]"})
+    assert [t.class_names for t in one.tasks] == [(AGNEWS_CLASSES[1], AGNEWS_CLASSES[3])]
+    with pytest.raises(ConfigError, match="not both"):
+        load_benchmark("split-agnews", agnews_root, split=[[0, 1]], params={"order": [2, 3, 0, 1]})
 
 
 class _ListDataset:

@@ -174,6 +174,20 @@ def test_task_counts_and_benchmark_options_name_runs_and_reach_the_notebook(tmp_
     assert "tasks" not in plain and "benchmark_options" not in plain  # split runs keep their keys
 
 
+def test_a_list_valued_benchmark_option_names_the_run_and_reaches_the_notebook_as_a_list(tmp_path: Path) -> None:
+    """split-agnews's ``order``: hashable in the spec, ``order-2-3-0-1`` in the name, a list in the parameters; a
+    grid with the paper's order and one without it are different runs (the parameter is recorded when given)."""
+    grid = {"benchmark": "split-agnews", "method": "finetune", "scenario": "class"}
+    spec = {"grid": [{**grid, "benchmark_options": {"order": [2, 3, 0, 1]}}, grid,
+                     {**grid, "benchmark_options": {"order": [2, 3, 0, 1]}}]}
+    runs = expand_spec(spec, data_roots={None: str(tmp_path)})
+    assert [r.name for r in runs] == ["split-agnews-order-2-3-0-1__finetune__quick__class__eval-test__seed0",
+                                      "split-agnews__finetune__quick__class__eval-test__seed0"]
+    assert runs[0].parameters("x.json")["benchmark_options"] == {"order": [2, 3, 0, 1]}
+    assert runs[0].key != runs[1].key
+    json.dumps(runs[0].parameters("x.json"))  # what papermill injects is JSON
+
+
 def test_scenario_names_keys_and_parameters(tmp_path: Path) -> None:
     spec = {"grid": [{"benchmark": "split-mnist", "method": "finetune", "scenario": ["task", "class"]},
                      {"benchmark": "split-mnist", "method": "mygo/consolidate-vae", "scenario": "domain"},

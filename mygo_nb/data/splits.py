@@ -14,8 +14,8 @@ from ..errors import ConfigError, DataError, check_int, short_repr
 from .types import Benchmark, DerivedImages, Inputs, InputTransform, Task, TaskData, subset
 
 __all__ = ["VALIDATION_FRACTION", "benchmark_from_dataset", "benchmark_from_tensors", "build_tasks", "class_index",
-           "derived_tasks", "first_tasks", "image_caps", "images_to_tensor", "least", "validate_class_split",
-           "validation_split"]
+           "class_order_split", "derived_tasks", "first_tasks", "image_caps", "images_to_tensor", "least",
+           "validate_class_split", "validation_split"]
 
 #: Pixel normalisation of the reference code, ToTensor() then Normalize((0.5,), (0.5,)) -> [-1, 1].
 PIXEL_MEAN, PIXEL_STD = 0.5, 0.5
@@ -51,6 +51,18 @@ def validate_class_split(split: Sequence[Sequence[int]], n_classes: int) -> tupl
             seen[c] = i
         out.append(task)
     return tuple(out)
+
+
+def class_order_split(order: Sequence[int], n_classes: int, per_task: int) -> tuple[tuple[int, ...], ...]:
+    """The class split that takes the classes in ``order``, ``per_task`` at a time: ``[2, 3, 0, 1]`` with two per
+    task is ``((2, 3), (0, 1))``. ``order`` must hold every class index once."""
+    if isinstance(order, (str, bytes)) or not isinstance(order, Iterable):
+        raise ConfigError(f"class order must be a list of class indices, e.g. {list(range(n_classes))[::-1]}; "
+                          f"got {short_repr(order)}")
+    order = list(order)
+    if sorted(order) != list(range(n_classes)) or any(isinstance(c, bool) for c in order):
+        raise ConfigError(f"class order must hold each of the classes 0..{n_classes - 1} once; got {short_repr(order)}")
+    return validate_class_split([order[i:i + per_task] for i in range(0, n_classes, per_task)], n_classes)
 
 
 def first_tasks(split: Sequence[Sequence[int]], n_tasks: int | None, name: str) -> Sequence[Sequence[int]]:

@@ -55,7 +55,8 @@ class RunSpec:
     train_options: tuple[tuple[str, Any], ...] = ()
     #: the benchmark's number of tasks (None for its default)
     tasks: int | None = None
-    #: the benchmark's own parameters as ``((name, value), ...)``, sorted by name
+    #: the benchmark's own parameters as ``((name, value), ...)``, sorted by name (a list value as a tuple, e.g.
+    #: split-agnews's ``order``)
     benchmark_options: tuple[tuple[str, Any], ...] = ()
 
     @property
@@ -69,7 +70,8 @@ class RunSpec:
         det = "__deterministic" if self.deterministic else ""
         settings = "".join(f"__{k}-{v}" for k, v in (*self.options, *self.train_options))
         bench = self.benchmark + ("" if self.tasks is None else f"-{self.tasks}tasks")
-        bench += "".join(f"-{k}-{v}" for k, v in self.benchmark_options)
+        bench += "".join(f"-{k}-{'-'.join(map(str, v)) if isinstance(v, tuple) else v}"
+                         for k, v in self.benchmark_options)
         return (f"{prefix}{bench}__{label}__{self.profile}{scenario}{settings}"
                 f"__eval-{self.eval_on}__seed{self.seed}{det}")
 
@@ -92,7 +94,8 @@ class RunSpec:
         if self.tasks is not None:
             params["tasks"] = self.tasks
         if self.benchmark_options:
-            params["benchmark_options"] = dict(self.benchmark_options)
+            params["benchmark_options"] = {k: list(v) if isinstance(v, tuple) else v
+                                           for k, v in self.benchmark_options}
         if checkpoint_dir is not None:
             params["checkpoint_dir"] = checkpoint_dir
         return params
@@ -303,7 +306,8 @@ def expand_spec(spec: Mapping[str, Any], base: Path | None = None, *, device: st
                 eval_on=check_choice("eval split", str(p["eval_on"]), EVAL_SPLITS), device=dev,
                 data_root=root, notebook_sha=digests[nb], scenario=scenario, deterministic=p["deterministic"],
                 options=options, train_options=train_options, tasks=tasks,
-                benchmark_options=tuple(sorted(bopts.items()))))
+                benchmark_options=tuple(sorted((k, tuple(v) if isinstance(v, list) else v)
+                                               for k, v in bopts.items()))))
     return dedupe(runs)
 
 
