@@ -175,8 +175,8 @@ def test_task_counts_and_benchmark_options_name_runs_and_reach_the_notebook(tmp_
 
 
 def test_a_list_valued_benchmark_option_names_the_run_and_reaches_the_notebook_as_a_list(tmp_path: Path) -> None:
-    """split-agnews's ``order``: hashable in the spec, ``order-2-3-0-1`` in the name, a list in the parameters; a
-    grid with the paper's order and one without it are different runs (the parameter is recorded when given)."""
+    """split-agnews's ``order``: hashable in the spec (the same grid twice is one run), ``order-2-3-0-1`` in the
+    name, a list in the parameters; a grid with another order and one without it are different runs."""
     grid = {"benchmark": "split-agnews", "method": "finetune", "scenario": "class"}
     spec = {"grid": [{**grid, "benchmark_options": {"order": [2, 3, 0, 1]}}, grid,
                      {**grid, "benchmark_options": {"order": [2, 3, 0, 1]}}]}
